@@ -1,0 +1,1 @@
+"""Agents: plain classes and functions over the model and prover protocols (no LangGraph here)."""

