@@ -1,9 +1,9 @@
 """The ``thinkgraph`` command line.
 
-    thinkgraph ask --example                       # the bundled problem, embedded model
-    thinkgraph ask -p "All men are mortal." -p "Socrates is a man." -c "Socrates is mortal."
-    thinkgraph fol check folio.jsonl --json        # prove gold formulas, no model
-    thinkgraph eval proofwriter dev.json --limit 20 --workflow linc
+thinkgraph ask --example                       # the bundled problem, embedded model
+thinkgraph ask -p "All men are mortal." -p "Socrates is a man." -c "Socrates is mortal."
+thinkgraph fol check folio.jsonl --json        # prove gold formulas, no model
+thinkgraph eval proofwriter dev.json --limit 20 --workflow linc
 """
 
 from __future__ import annotations
@@ -17,7 +17,16 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, TextIO
 
-from thinkgraph.messages import Answer, ModelRequest, ModelResponse, NodeFinished, NodeStarted, Problem, ToolCall, TraceEvent
+from thinkgraph.messages import (
+    Answer,
+    ModelRequest,
+    ModelResponse,
+    NodeFinished,
+    NodeStarted,
+    Problem,
+    ToolCall,
+    TraceEvent,
+)
 
 
 def _compact(event: TraceEvent, out: TextIO) -> None:
@@ -61,8 +70,11 @@ def _config(args: argparse.Namespace) -> Any:
 
     return LincConfig(
         translator=TranslatorConfig(
-            samples=args.samples, temperature=args.temperature, use_grammar=not args.no_grammar,
-            examples_k=args.examples,
+            samples=args.samples,
+            temperature=args.temperature,
+            use_grammar=not args.no_grammar,
+            nearest_examples=args.examples,
+            fixed_examples=args.fixed_examples,
         ),
         vote=args.vote,
         threshold=args.threshold,
@@ -89,8 +101,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         premises = _read_premises(args)
         if not premises or not args.conclusion:
-            print("error: give premises (-p TEXT or --premises-file FILE) and -c CONCLUSION, or --example",
-                  file=sys.stderr)
+            print(
+                "error: give premises (-p TEXT or --premises-file FILE) and -c CONCLUSION, or --example",
+                file=sys.stderr,
+            )
             return 2
         problem = Problem(id="cli", premises=tuple(premises), conclusion=args.conclusion)
     print("Premises:", file=sys.stderr)
@@ -103,8 +117,15 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     async def run() -> Answer:
         try:
-            return await solve(problem, model, workflow=args.workflow, config=_config(args), ctx=ctx,
-                               second_prover=_second_prover(args), on_event=on_event)
+            return await solve(
+                problem,
+                model,
+                workflow=args.workflow,
+                config=_config(args),
+                ctx=ctx,
+                second_prover=_second_prover(args),
+                on_event=on_event,
+            )
         finally:
             await model.aclose()
 
@@ -116,8 +137,10 @@ def cmd_ask(args: argparse.Namespace) -> int:
     else:
         print(answer.render())
         total = ctx.ledger.total()
-        print(f"usage: {total.calls} model calls, {total.prompt_tokens} prompt + {total.completion_tokens} "
-              f"completion tokens, {total.seconds:.1f}s model time")
+        print(
+            f"usage: {total.calls} model calls, {total.prompt_tokens} prompt + {total.completion_tokens} "
+            f"completion tokens, {total.seconds:.1f}s model time"
+        )
         if args.trace:
             print(f"trace: {args.trace} ({len(ctx.tracer.events)} events)")
     return 0 if answer.status != "abstained" else 3
@@ -164,25 +187,41 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from thinkgraph.evals.runner import run_eval
 
     summary = run_eval(
-        dataset=args.dataset, path=args.file, model_spec=args.model, workflow=args.workflow, limit=args.limit,
-        config=_config(args), out=args.out,
+        dataset=args.dataset,
+        path=args.file,
+        model_spec=args.model,
+        workflow=args.workflow,
+        limit=args.limit,
+        config=_config(args),
+        out=args.out,
     )
     print(json.dumps(summary))
     return 0
 
 
 def _model_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--model", "-m", default="local", help="model spec: local, local:small, local:/p.gguf, "
-                   "openai:MODEL[@URL], litellm:PROVIDER/MODEL, replay:FILE (default: local)")
+    p.add_argument(
+        "--model",
+        "-m",
+        default="local",
+        help="model spec: local, local:small, local:/p.gguf, "
+        "openai:MODEL[@URL], litellm:PROVIDER/MODEL, replay:FILE (default: local)",
+    )
     p.add_argument("--workflow", "-w", choices=["linc", "cot"], default="linc")
     p.add_argument("--samples", "-k", type=int, default=3, help="samples per sentence / per problem (default 3)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threshold", type=float, default=0.5, help="share of samples that must agree (default 0.5)")
     p.add_argument("--vote", choices=["program", "sentence"], default="program")
-    p.add_argument("--examples", type=int, default=None, help="retrieve this many few-shot examples (default: all)")
+    p.add_argument("--examples", type=int, default=3,
+                   help="few-shot examples nearest in shape to each sentence (default 3)")
+    p.add_argument("--fixed-examples", action="store_true",
+                   help="also put every example in a fixed prompt prefix (cacheable; hurt the 1.5B model)")
     p.add_argument("--no-grammar", action="store_true", help="do not constrain output with the FOL grammar")
-    p.add_argument("--strict-vocabulary", action="store_true",
-                   help="fail a sample whose conclusion uses predicates no premise mentions")
+    p.add_argument(
+        "--strict-vocabulary",
+        action="store_true",
+        help="fail a sample whose conclusion uses predicates no premise mentions",
+    )
     p.add_argument("--timeout", type=float, default=5.0, help="solver seconds per query (default 5)")
 
 
@@ -206,10 +245,15 @@ def build_parser() -> argparse.ArgumentParser:
     fol_sub = fol.add_subparsers(dest="fol_command", required=True)
     check = fol_sub.add_parser("check", help="prove FOLIO-format records from their gold formulas (no model)")
     check.add_argument("file")
-    check.add_argument("--json", action="store_true",
-                       help="print notable records as JSON lines and a final summary line")
-    check.add_argument("--and-or", choices=["right", "precedence"], default="right",
-                       help="reading of ∧ mixed with ∨ without parentheses (default: right, FOLIO's convention)")
+    check.add_argument(
+        "--json", action="store_true", help="print notable records as JSON lines and a final summary line"
+    )
+    check.add_argument(
+        "--and-or",
+        choices=["right", "precedence"],
+        default="right",
+        help="reading of ∧ mixed with ∨ without parentheses (default: right, FOLIO's convention)",
+    )
     check.add_argument("--no-prover9", action="store_true", help="skip the Prover9 agreement check")
     check.set_defaults(func=cmd_fol_check)
 

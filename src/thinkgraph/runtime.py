@@ -54,7 +54,9 @@ class Tracer:
 
     def emit(self, event: TraceEvent) -> TraceEvent:
         if not event.run_id or not event.node:
-            event = event.model_copy(update={"run_id": event.run_id or self.run_id, "node": event.node or current_node.get()})
+            event = event.model_copy(
+                update={"run_id": event.run_id or self.run_id, "node": event.node or current_node.get()}
+            )
         with self._lock:
             self.events.append(event)
             subs = list(self._subs)

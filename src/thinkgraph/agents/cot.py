@@ -41,8 +41,11 @@ async def cot_samples(
     model: ChatModel, problem: Problem, samples: int = 1, temperature: float = 0.0, max_tokens: int = 512
 ) -> list[str]:
     request = ChatRequest(
-        messages=tuple(render_cot_prompt(problem)), n=samples, temperature=temperature if samples > 1 else 0.0,
-        max_tokens=max_tokens, seed=0,
+        messages=tuple(render_cot_prompt(problem)),
+        n=samples,
+        temperature=temperature if samples > 1 else 0.0,
+        max_tokens=max_tokens,
+        seed=0,
     )
     return (await model.chat(request)).texts
 
@@ -53,12 +56,21 @@ def cot_vote(problem: Problem, texts: Sequence[str]) -> Answer:
     failed = sum(label is None for label in labels)
     if not counts:
         return Answer(
-            problem_id=problem.id, value=None, status="abstained",
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
             evidence=Evidence(samples=len(texts), failed_samples=failed, reason="no sample named an answer"),
         )
     label, n = counts.most_common(1)[0]
     return Answer(
-        problem_id=problem.id, value=label, status="voted",
-        evidence=Evidence(votes=dict(counts), samples=len(texts), failed_samples=failed, agreement=n / len(texts),
-                          reason="chain-of-thought: no formal check"),
+        problem_id=problem.id,
+        value=label,
+        status="voted",
+        evidence=Evidence(
+            votes={str(k): v for k, v in counts.items()},
+            samples=len(texts),
+            failed_samples=failed,
+            agreement=n / len(texts),
+            reason="chain-of-thought: no formal check",
+        ),
     )

@@ -68,7 +68,7 @@ async def translate_problem(problem: Problem, translator: SentenceTranslator) ->
     vocab = Vocab()
     out: list[list[SampleResult]] = []
     for sentence in [*problem.premises, problem.conclusion]:
-        results = await translator.translate(sentence, vocab.names())
+        results = await translator.translate(sentence, vocab.predicate_names())
         first = next((r.formula for r in results if r.formula is not None), None)
         if first is not None:
             vocab.align(parse(first))
@@ -100,7 +100,9 @@ def build_formalizations(
         if missing:
             j = missing[0]
             err = next((r.error for r in per_sentence[j] if r.error), "no formula")
-            outcomes.append(SampleOutcome(i, None, failure=f"sentence {j + 1} ({sentences[j]!r}) not formalized: {err}"))
+            outcomes.append(
+                SampleOutcome(i, None, failure=f"sentence {j + 1} ({sentences[j]!r}) not formalized: {err}")
+            )
             continue
         outcomes.append(SampleOutcome(i, _formalization(sentences, program, i)))  # type: ignore[arg-type]
     return outcomes
@@ -109,7 +111,10 @@ def build_formalizations(
 def _formalization(sentences: Sequence[str], formulas: Sequence[str], sample: int) -> Formalization:
     parsed = [parse(f) for f in formulas]
     voc = vocabulary(parsed)
-    items = [SentenceFormula(index=j, sentence=s, formula=f) for j, (s, f) in enumerate(zip(sentences, formulas, strict=True))]
+    items = [
+        SentenceFormula(index=j, sentence=s, formula=f)
+        for j, (s, f) in enumerate(zip(sentences, formulas, strict=True))
+    ]
     concl = items[-1].model_copy(update={"index": -1})
     return Formalization(
         premises=tuple(items[:-1]),
@@ -120,7 +125,9 @@ def _formalization(sentences: Sequence[str], formulas: Sequence[str], sample: in
     )
 
 
-def prove(outcome: SampleOutcome, prover: Prover, tracer: Tracer | None = None, strict_vocabulary: bool = False) -> None:
+def prove(
+    outcome: SampleOutcome, prover: Prover, tracer: Tracer | None = None, strict_vocabulary: bool = False
+) -> None:
     """Prove one formalization in place; failures (timeouts, inconsistency) are recorded, not raised."""
     f = outcome.formalization
     if f is None:
@@ -143,7 +150,11 @@ def prove(outcome: SampleOutcome, prover: Prover, tracer: Tracer | None = None, 
             ToolCall(
                 tool=prover.name,
                 input={"sample": outcome.sample, "premises": premises, "conclusion": f.conclusion.formula},
-                output={"label": verdict.label, "timed_out": verdict.timed_out, "inconsistent": verdict.inconsistent_premises},
+                output={
+                    "label": verdict.label,
+                    "timed_out": verdict.timed_out,
+                    "inconsistent": verdict.inconsistent_premises,
+                },
                 seconds=time.perf_counter() - start,
             )
         )
@@ -187,17 +198,26 @@ def vote(
     evidence = Evidence(
         verdict=winner.verdict,
         formalization=winner.formalization,
-        votes=dict(counts),
+        votes={str(k): v for k, v in counts.items()},
         samples=total,
         failed_samples=failed,
         agreement=agreement,
     )
     if len(ranked) > 1 and ranked[1][1] == n:
-        return Answer(problem_id=problem.id, value=None, status="abstained",
-                      evidence=evidence.model_copy(update={"reason": f"tie between {label} and {ranked[1][0]}"}))
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=evidence.model_copy(update={"reason": f"tie between {label} and {ranked[1][0]}"}),
+        )
     if agreement < threshold:
         reason = f"only {n} of {total} samples agree on {label} (threshold {threshold:.0%})"
-        return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence.model_copy(update={"reason": reason}))
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=evidence.model_copy(update={"reason": reason}),
+        )
     if second is not None and winner.formalization is not None:
         f = winner.formalization
         other = second.entails([p.formula for p in f.premises], f.conclusion.formula)
@@ -207,9 +227,15 @@ def vote(
         )
         if other.label != label and not other.timed_out:
             reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {label}"
-            return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence.model_copy(update={"reason": reason}))
-    status = "verified" if n == total else "voted"
-    return Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
+            return Answer(
+                problem_id=problem.id,
+                value=None,
+                status="abstained",
+                evidence=evidence.model_copy(update={"reason": reason}),
+            )
+    if n == total:
+        return Answer(problem_id=problem.id, value=label, status="verified", evidence=evidence)
+    return Answer(problem_id=problem.id, value=label, status="voted", evidence=evidence)
 
 
 def abstain(problem: Problem, reason: str) -> Answer:

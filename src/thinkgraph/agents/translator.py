@@ -21,14 +21,12 @@ from thinkgraph.llm.base import ChatModel, ChatRequest, ModelError
 from thinkgraph.logic.fol import (
     Atom,
     Const,
-    Exists,
     FOLParseError,
     ForAll,
     Formula,
     Func,
     Var,
     parse,
-    subformulas,
     to_unicode,
     vocabulary,
 )
@@ -66,13 +64,27 @@ class Example:
     formula: str
 
 
-def _words(text: str) -> set[str]:
-    return set(re.findall(r"[a-z]+", text.lower()))
+_SHAPE_WORDS = frozenset(
+    "not no if then and or either both neither nor all every each some someone something somebody everyone "
+    "everything anyone anything nothing nobody they it them is are does do only unless but".split()
+)
+
+
+def shape(text: str) -> set[str]:
+    """What an example must share with a sentence to be a good model for it: its logical words and
+    the number of 'the'-phrases, not its content words (examples use other names on purpose)."""
+    words = re.findall(r"[a-z]+", text.lower())
+    feats = {w for w in words if w in _SHAPE_WORDS}
+    feats.add(f"the*{min(words.count('the'), 3)}")
+    feats.add(f"len*{min(len(words) // 4, 4)}")
+    if not feats & {"not", "no", "nothing", "nobody", "neither", "nor"}:
+        feats.add("positive")
+    return feats
 
 
 @dataclass
 class ExampleBank:
-    """Few-shot examples; ``select`` returns all of them (``k=None``) or the ``k`` most similar."""
+    """Few-shot examples: a fixed set (a cacheable prompt prefix) plus the ``k`` most similar in shape."""
 
     examples: list[Example]
 
@@ -81,26 +93,31 @@ class ExampleBank:
         text = resources.files("thinkgraph.data").joinpath("fol_examples.jsonl").read_text(encoding="utf-8")
         return cls([Example(**json.loads(line)) for line in text.splitlines() if line.strip()])
 
-    def select(self, sentence: str, k: int | None) -> list[Example]:
-        if k is None or k >= len(self.examples):
-            return list(self.examples)
-        query = _words(sentence)
+    def select(self, sentence: str, k: int) -> list[Example]:
+        """The ``k`` examples closest in shape, most similar last (nearest the question)."""
+        if k <= 0:
+            return []
+        query = shape(sentence)
 
         def score(e: Example) -> float:
-            words = _words(e.sentence)
-            return len(query & words) / (len(query | words) or 1)
+            feats = shape(e.sentence)
+            same_polarity = ("positive" in feats) == ("positive" in query)
+            return len(query & feats) / (len(query | feats) or 1) * (1.0 if same_polarity else 0.2)
 
         best = sorted(self.examples, key=score, reverse=True)[:k]
-        return list(reversed(best))  # most similar last, nearest the question
+        return list(reversed(best))
 
 
-def render_prompt(sentence: str, examples: Sequence[Example], known: Sequence[str] = ()) -> list[ChatMessage]:
-    """The messages for translating ``sentence``.  Examples come first so the prefix stays cacheable."""
+def render_prompt(
+    sentence: str, fixed: Sequence[Example], nearest: Sequence[Example] = (), known: Sequence[str] = ()
+) -> list[ChatMessage]:
+    """The messages for translating ``sentence``: the fixed examples first (an unchanging, cacheable
+    prefix), then the examples nearest in shape, then the sentence."""
     msgs = [ChatMessage(role="system", content=SYSTEM_PROMPT)]
-    for ex in examples:
+    for ex in [*fixed, *nearest]:
         msgs.append(ChatMessage(role="user", content=f"Sentence: {ex.sentence}"))
         msgs.append(ChatMessage(role="assistant", content=ex.formula))
-    hint = f"Names in use: {', '.join(known)}.\n" if known else ""
+    hint = f"Predicates in use: {', '.join(known)}.\n" if known else ""
     msgs.append(ChatMessage(role="user", content=f"{hint}Sentence: {sentence}"))
     return msgs
 
@@ -128,23 +145,34 @@ def extract_formula(text: str) -> str:
     return ""
 
 
-class UnboundVariableError(FOLParseError):
-    pass
+_VARIABLE_LIKE = re.compile(r"[u-z]\d*|some(one|thing|body)|every(one|thing|body)|any(one|thing|body)")
 
 
 def check_formula(text: str) -> Formula:
-    """Parse a model's formula and reject what parses but is surely wrong: unbound variables."""
+    """Parse a model's formula.  Free variable-like names (``x``, ``y2``, and indefinite pronouns
+    used as names: ``someone``, ``something``…) are closed universally, the convention Prover9 and LINC
+    use for free variables."""
     f = parse(text)
-    for g in subformulas(f):
-        if isinstance(g, Atom):
-            for t in g.args:
-                if isinstance(t, Const) and re.fullmatch(r"[u-z]\d*", t.name):
-                    raise UnboundVariableError(
-                        f"the variable {t.name} is not bound; add ∀{t.name} or ∃{t.name}, or use a constant name",
-                        text,
-                        text.find(t.name),
-                    )
+    free = sorted(c for c in vocabulary([f]).constants if _VARIABLE_LIKE.fullmatch(c))
+    if not free:
+        return f
+    f = _constants_to_vars(f, set(free))
+    for name in reversed(free):
+        f = ForAll(name, f)
     return f
+
+
+def _constants_to_vars(f: Formula, names: set[str]) -> Formula:
+    from thinkgraph.logic import fol
+
+    def term(t: Var | Const | Func) -> Var | Const | Func:
+        if isinstance(t, Const) and t.name in names:
+            return Var(t.name)
+        if isinstance(t, Func):
+            return Func(t.name, tuple(term(a) for a in t.args))
+        return t
+
+    return fol.map_atoms(f, lambda a: Atom(a.pred, tuple(term(t) for t in a.args)), term)
 
 
 # ----------------------------------------------------------------------------- vocabulary alignment
@@ -156,8 +184,6 @@ def predicate_key(name: str) -> str:
     key = re.sub(r"^(is|are|does)(?=[a-z]{3})", "", key)
     if len(key) > 3 and key.endswith("ies"):
         key = key[:-3] + "y"
-    elif len(key) > 3 and key.endswith("es") and key[-3] in "sxz":
-        key = key[:-2]
     elif len(key) > 3 and key.endswith("s") and not key.endswith("ss"):
         key = key[:-1]
     return key
@@ -177,6 +203,7 @@ class Vocab:
 
     def align(self, f: Formula) -> Formula:
         """Rename predicates/constants onto names already in use; record new ones."""
+        from thinkgraph.logic import fol
 
         def term(t: Var | Const | Func) -> Var | Const | Func:
             if isinstance(t, Const):
@@ -185,38 +212,14 @@ class Vocab:
                 return Func(t.name, tuple(term(a) for a in t.args))
             return t
 
-        def walk(g: Formula) -> Formula:
-            from thinkgraph.logic import fol
+        def atom(a: Atom) -> Atom:
+            name = self.predicates.setdefault((predicate_key(a.pred), len(a.args)), a.pred)
+            return Atom(name, tuple(term(t) for t in a.args))
 
-            match g:
-                case Atom(p, args):
-                    name = self.predicates.setdefault((predicate_key(p), len(args)), p)
-                    return Atom(name, tuple(term(a) for a in args))
-                case fol.Eq(left, right):
-                    return fol.Eq(term(left), term(right))
-                case fol.Not(body):
-                    return fol.Not(walk(body))
-                case fol.And(parts):
-                    return fol.And(tuple(walk(p) for p in parts))
-                case fol.Or(parts):
-                    return fol.Or(tuple(walk(p) for p in parts))
-                case fol.Xor(a, b):
-                    return fol.Xor(walk(a), walk(b))
-                case fol.Implies(a, b):
-                    return fol.Implies(walk(a), walk(b))
-                case fol.Iff(a, b):
-                    return fol.Iff(walk(a), walk(b))
-                case ForAll(v, body):
-                    return ForAll(v, walk(body))
-                case Exists(v, body):
-                    return Exists(v, walk(body))
-            raise TypeError(g)
+        return fol.map_atoms(f, atom, term)
 
-        return walk(f)
-
-    def names(self) -> list[str]:
-        preds = [f"{n}({', '.join('xyzwuv'[i] for i in range(a))})" for (_, a), n in self.predicates.items()]
-        return preds + sorted(set(self.constants.values()))
+    def predicate_names(self) -> list[str]:
+        return [f"{n}({', '.join('xyzwuv'[i] for i in range(a))})" for (_, a), n in self.predicates.items()]
 
 
 # ----------------------------------------------------------------------------- the agent
@@ -236,7 +239,9 @@ class TranslatorConfig:
     samples: int = 3
     temperature: float = 0.7
     greedy_first: bool = True
-    examples_k: int | None = None  # None: every example (fixed, cacheable prefix); k: retrieve k
+    fixed_examples: bool = False  # every example as a fixed, cacheable prompt prefix
+    nearest_examples: int = 3  # then the k examples nearest in shape, right before the sentence
+    vocabulary_hint: bool = False  # list predicates used so far (hurt a 1.5B model: it copied them)
     use_grammar: bool = True
     repair: bool = True
     max_tokens: int = 96
@@ -267,7 +272,9 @@ class SentenceTranslator:
         import asyncio
 
         c = self.config
-        messages = render_prompt(sentence, self.bank.select(sentence, c.examples_k), known)
+        fixed = self.bank.examples if c.fixed_examples else []
+        known = known if c.vocabulary_hint else ()
+        messages = render_prompt(sentence, fixed, self.bank.select(sentence, c.nearest_examples), known)
         requests = []
         if c.greedy_first:
             requests.append(self._request(messages, 1, 0.0, c.seed))
@@ -311,9 +318,3 @@ def majority(formulas: Sequence[str | None]) -> tuple[str | None, float]:
         return None, 0.0
     best, n = counts.most_common(1)[0]
     return best, n / len(formulas)
-
-
-def known_names(formulas: Sequence[Formula]) -> list[str]:
-    voc = vocabulary(list(formulas))
-    preds = [f"{n}({', '.join('xyzwuv'[i] for i in range(a))})" for n, a in sorted(voc.predicates)]
-    return preds + sorted(voc.constants)

@@ -31,7 +31,9 @@ class FolioRecord:
     problems: list[str] = field(default_factory=list)
 
     def problem(self) -> Problem:
-        return Problem(id=f"folio-{self.line}", premises=tuple(self.premises), conclusion=self.conclusion, gold=self.label)
+        return Problem(
+            id=f"folio-{self.line}", premises=tuple(self.premises), conclusion=self.conclusion, gold=self.label
+        )
 
 
 _LABELS: dict[str, Label] = {"true": "True", "false": "False", "uncertain": "Uncertain", "unknown": "Uncertain"}

@@ -117,7 +117,9 @@ def summary(results: list[RecordResult], seconds: float) -> dict[str, Any]:
     return out
 
 
-def run_check(path: str | Path, *, and_or: str = "right", use_prover9: bool = True) -> tuple[list[RecordResult], dict[str, Any]]:
+def run_check(
+    path: str | Path, *, and_or: str = "right", use_prover9: bool = True
+) -> tuple[list[RecordResult], dict[str, Any]]:
     records = load_folio(path)
     second = None
     if use_prover9:

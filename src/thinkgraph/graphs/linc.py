@@ -65,7 +65,9 @@ def build_linc_graph(
     async def formalize(state: LincState) -> LincState:
         with tracer.node("formalize") as info:
             outcomes = build_formalizations(state["problem"], state["translations"], config.vote)
-            info["summary"] = f"{sum(o.formalization is not None for o in outcomes)}/{len(outcomes)} complete formalizations"
+            info["summary"] = (
+                f"{sum(o.formalization is not None for o in outcomes)}/{len(outcomes)} complete formalizations"
+            )
         return {"outcomes": outcomes}
 
     async def prove(state: LincState) -> LincState:
@@ -158,8 +160,10 @@ async def solve(
         except ModelError as exc:
             answer = abstain(problem, f"model failed: {type(exc).__name__}: {exc}")
         ctx.tracer.emit(
-            RunFinished(seconds=time.perf_counter() - start, output={"answer": answer.model_dump(mode="json"),
-                                                                      "usage": ctx.ledger.as_dict()})
+            RunFinished(
+                seconds=time.perf_counter() - start,
+                output={"answer": answer.model_dump(mode="json"), "usage": ctx.ledger.as_dict()},
+            )
         )
         return answer
     finally:

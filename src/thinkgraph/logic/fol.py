@@ -7,8 +7,9 @@ Notations accepted by :func:`parse`:
 * NLTK / Prover9 ASCII (as used by LINC): ``all x.(P(x) -> Q(x))``, ``exists x.``, ``-``/``~``,
   ``&``, ``|``, ``->``, ``<->``.
 
-The two notations may be mixed.  A quantifier's scope extends as far to the right as possible
-(the NLTK convention), so ``∀x P(x) → Q(x)`` reads as ``∀x (P(x) → Q(x))``.  An identifier bound by
+The two notations may be mixed.  A quantifier directly followed by a parenthesised group scopes over
+that group (``∀x (P(x)) → Q`` is ``(∀x P(x)) → Q``); otherwise — ``all x.`` or ``∀x P(x) → Q(x)`` —
+its scope extends as far to the right as possible (the NLTK convention).  An identifier bound by
 an enclosing quantifier is a variable; any other term identifier is a constant.
 
 Every syntax problem raises :class:`FOLParseError`, which carries the position and a message
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -40,8 +41,10 @@ __all__ = [
     "Var",
     "Vocabulary",
     "Xor",
+    "map_atoms",
     "parse",
     "parse_lenient",
+    "subformulas",
     "to_prover9",
     "to_unicode",
     "vocabulary",
@@ -352,11 +355,13 @@ class _Parser:
                 names.append(self.next().text)
             else:
                 break
+        # `∀x (…)`: the parenthesised group is the scope; `all x.` or `∀x P(x) → …`: as far right as possible
+        narrow = self.peek().kind == "LP"
         if self.peek().kind == "DOT":
             self.next()
         self.bound.extend(names)
         try:
-            body = self.iff()
+            body = self.unary() if narrow else self.iff()
         finally:
             del self.bound[len(self.bound) - len(names) :]
         for name in reversed(names):
@@ -481,8 +486,29 @@ def _term_str(t: Term, const: dict[str, str] | None = None) -> str:
     return f"{t.name}({', '.join(_term_str(a, const) for a in t.args)})"
 
 
-_UNI = {"not": "¬", "and": " ∧ ", "or": " ∨ ", "xor": " ⊕ ", "imp": " → ", "iff": " ↔ ", "all": "∀", "ex": "∃", "neq": " ≠ ", "eq": " = "}
-_P9 = {"not": "-", "and": " & ", "or": " | ", "imp": " -> ", "iff": " <-> ", "all": "all ", "ex": "exists ", "neq": " != ", "eq": " = "}
+_UNI = {
+    "not": "¬",
+    "and": " ∧ ",
+    "or": " ∨ ",
+    "xor": " ⊕ ",
+    "imp": " → ",
+    "iff": " ↔ ",
+    "all": "∀",
+    "ex": "∃",
+    "neq": " ≠ ",
+    "eq": " = ",
+}
+_P9 = {
+    "not": "-",
+    "and": " & ",
+    "or": " | ",
+    "imp": " -> ",
+    "iff": " <-> ",
+    "all": "all ",
+    "ex": "exists ",
+    "neq": " != ",
+    "eq": " = ",
+}
 
 
 def _needs_parens(f: Formula) -> bool:
@@ -517,9 +543,13 @@ def _fmt(f: Formula, s: dict[str, str], const: dict[str, str] | None, pred: dict
         case Iff(left, right):
             return f"{sub(left)}{s['iff']}{sub(right)}"
         case ForAll(var, body):
-            return f"{s['all']}{var} {sub(body) if not isinstance(body, ForAll | Exists) else _fmt(body, s, const, pred)}"
+            return (
+                f"{s['all']}{var} {sub(body) if not isinstance(body, ForAll | Exists) else _fmt(body, s, const, pred)}"
+            )
         case Exists(var, body):
-            return f"{s['ex']}{var} {sub(body) if not isinstance(body, ForAll | Exists) else _fmt(body, s, const, pred)}"
+            return (
+                f"{s['ex']}{var} {sub(body) if not isinstance(body, ForAll | Exists) else _fmt(body, s, const, pred)}"
+            )
     raise TypeError(f"not a formula: {f!r}")
 
 
@@ -589,6 +619,36 @@ def subformulas(f: Formula) -> Iterator[Formula]:
             yield from subformulas(right)
         case _:
             pass
+
+
+def map_atoms(f: Formula, atom: Callable[[Atom], Formula], term: Callable[[Term], Term] | None = None) -> Formula:
+    """Rebuild ``f`` with every atom replaced by ``atom(a)`` (and equality terms by ``term(t)``)."""
+
+    def walk(g: Formula) -> Formula:
+        match g:
+            case Atom():
+                return atom(g)
+            case Eq(left, right):
+                return Eq(term(left), term(right)) if term else g
+            case Not(body):
+                return Not(walk(body))
+            case And(parts):
+                return And(tuple(walk(p) for p in parts))
+            case Or(parts):
+                return Or(tuple(walk(p) for p in parts))
+            case Xor(left, right):
+                return Xor(walk(left), walk(right))
+            case Implies(left, right):
+                return Implies(walk(left), walk(right))
+            case Iff(left, right):
+                return Iff(walk(left), walk(right))
+            case ForAll(var, body):
+                return ForAll(var, walk(body))
+            case Exists(var, body):
+                return Exists(var, walk(body))
+        raise TypeError(f"not a formula: {g!r}")
+
+    return walk(f)
 
 
 def vocabulary(formulas: list[Formula]) -> Vocabulary:

@@ -74,14 +74,27 @@ class Prover9:
         if neg:
             return Verdict(label="False", solver=self.name, seconds=seconds)
         timed_out = pos_to or neg_to
-        note = "Prover9 found no proof either way" + (" before its time limit" if timed_out else " (search space exhausted)")
-        return Verdict(label="Uncertain", solver=self.name, timed_out=timed_out, certificate=Certificate(note=note), seconds=seconds)
+        note = "Prover9 found no proof either way" + (
+            " before its time limit" if timed_out else " (search space exhausted)"
+        )
+        return Verdict(
+            label="Uncertain",
+            solver=self.name,
+            timed_out=timed_out,
+            certificate=Certificate(note=note),
+            seconds=seconds,
+        )
 
     def _prove(self, premises: list[Formula], goal: Formula) -> tuple[bool, bool]:
         """Returns (proved, timed_out)."""
         secs = max(1, round(self.timeout_s))
-        lines = [f"assign(max_seconds, {secs}).", "clear(print_initial_clauses).", "clear(print_kept).",
-                 "clear(print_given).", "formulas(assumptions)."]
+        lines = [
+            f"assign(max_seconds, {secs}).",
+            "clear(print_initial_clauses).",
+            "clear(print_kept).",
+            "clear(print_given).",
+            "formulas(assumptions).",
+        ]
         lines += [to_prover9(p) + "." for p in premises]
         lines += ["end_of_list.", "formulas(goals).", to_prover9(goal) + ".", "end_of_list."]
         with tempfile.NamedTemporaryFile("w", suffix=".in", delete=False) as fh:

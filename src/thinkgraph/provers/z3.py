@@ -6,7 +6,8 @@ Boolean function per predicate, a constant per individual constant, and checks
 * premises ∧ ¬conclusion — unsat means True; the unsat core names the premises used;
 * premises ∧ conclusion — unsat means False;
 
-otherwise Uncertain, with a small model each way as evidence.  Each check has ``timeout_s``.
+otherwise Uncertain, with a small model each way as evidence.  The two checks share ``timeout_s``
+(half each); a check that runs out (Z3 says ``unknown``) gives Uncertain with ``timed_out`` set.
 """
 
 from __future__ import annotations
@@ -27,7 +28,6 @@ from thinkgraph.logic.fol import (
     Exists,
     ForAll,
     Formula,
-    Func,
     Iff,
     Implies,
     Not,
@@ -63,9 +63,7 @@ class _Translator:
             zname = f"{name}/{arity}" if name in clashes else name
             self.preds[(name, arity)] = z3.Function(zname, *([self.sort] * arity), z3.BoolSort(ctx))
         self.consts = {c: z3.Const(c, self.sort) for c in sorted(voc.constants)}
-        self.funcs = {
-            (n, a): z3.Function(f"fn_{n}", *([self.sort] * (a + 1))) for n, a in sorted(voc.functions)
-        }
+        self.funcs = {(n, a): z3.Function(f"fn_{n}", *([self.sort] * (a + 1))) for n, a in sorted(voc.functions)}
         self._fresh = itertools.count()
 
     def term(self, t: Term, env: dict[str, z3.ExprRef]) -> z3.ExprRef:
@@ -139,9 +137,13 @@ class Z3Prover:
                 seconds=seconds,
             )
         if res_neg == "unsat":
-            return Verdict(label="True", solver=self.name, certificate=Certificate(premises_used=core_neg), seconds=seconds)
+            return Verdict(
+                label="True", solver=self.name, certificate=Certificate(premises_used=core_neg), seconds=seconds
+            )
         if res_pos == "unsat":
-            return Verdict(label="False", solver=self.name, certificate=Certificate(premises_used=core_pos), seconds=seconds)
+            return Verdict(
+                label="False", solver=self.name, certificate=Certificate(premises_used=core_pos), seconds=seconds
+            )
         note = ""
         if timed_out:
             note = f"a check hit the {self.timeout_s:g}s limit (Z3 said unknown); the answer is not settled"
@@ -159,7 +161,7 @@ class Z3Prover:
         self, ctx: z3.Context, zprem: list[z3.BoolRef], extra: z3.BoolRef
     ) -> tuple[str, tuple[int, ...], z3.ModelRef | None]:
         s = z3.Solver(ctx=ctx)
-        s.set("timeout", max(1, int(self.timeout_s * 1000)))
+        s.set("timeout", max(1, int(self.timeout_s * 500)))  # two checks share the limit
         if self.minimize_core:
             s.set("core.minimize", True)
         labels = []
@@ -184,8 +186,7 @@ def tr_model(tr: _Translator, model: z3.ModelRef | None) -> Countermodel | None:
     universe = model.get_universe(tr.sort) or []
     names: dict[str, str] = {}
     for cname, c in sorted(tr.consts.items()):
-        val = str(model.eval(c, model_completion=True))
-        names.setdefault(val, cname)
+        names.setdefault(str(model.eval(c, model_completion=True)), cname)
     label: dict[str, str] = {}
     for i, e in enumerate(universe):
         label[str(e)] = names.get(str(e), f"e{i}")

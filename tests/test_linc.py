@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from thinkgraph.agents.linc import LincConfig, split_sentences
+from thinkgraph.agents.translator import TranslatorConfig, Vocab, extract_formula, predicate_key
+from thinkgraph.graphs.linc import solve_sync
+from thinkgraph.llm.base import ChatRequest
+from thinkgraph.logic.fol import parse, to_unicode
+from thinkgraph.messages import Problem, Verdict
+from thinkgraph.runtime import Budget, Ledger, RunContext
+from thinkgraph.testing import ScriptedModel
+
+PROBLEM = Problem(
+    id="p1",
+    premises=("All squirrels are rodents.", "All rodents are mammals.", "Nutty is a squirrel.", "No mammal is a reptile."),
+    conclusion="Nutty is a reptile.",
+    gold="False",
+)
+GOOD = {
+    "All squirrels are rodents.": "∀x (Squirrel(x) → Rodent(x))",
+    "All rodents are mammals.": "∀x (Rodent(x) → Mammal(x))",
+    "Nutty is a squirrel.": "Squirrel(nutty)",
+    "No mammal is a reptile.": "∀x (Mammal(x) → ¬Reptile(x))",
+    "Nutty is a reptile.": "Reptile(nutty)",
+}
+
+
+def sentence_of(request: ChatRequest) -> str:
+    last = request.messages[-1].content
+    return last.split("Sentence: ", 1)[1] if "Sentence: " in last else last
+
+
+def translator(table: dict[str, str], override: Callable[[str, int], str | None] | None = None) -> ScriptedModel:
+    def answer(request: ChatRequest, i: int) -> str:
+        sample = i + (0 if request.temperature == 0 else 1)  # greedy request is sample 0
+        if override is not None:
+            out = override(sentence_of(request), sample)
+            if out is not None:
+                return out
+        return table[sentence_of(request)]
+
+    return ScriptedModel(answer)
+
+
+def cfg(**kw: object) -> LincConfig:
+    return LincConfig(translator=TranslatorConfig(samples=3), **kw)  # type: ignore[arg-type]
+
+
+def test_correct_translation_gives_verified_answer_with_certificate() -> None:
+    ctx = RunContext()
+    seen: list[str] = []
+    answer = solve_sync(PROBLEM, translator(GOOD), config=cfg(), ctx=ctx, on_event=lambda e: seen.append(e.kind))
+    assert (answer.value, answer.status) == ("False", "verified")
+    ev = answer.evidence
+    assert ev.votes == {"False": 3} and ev.agreement == 1.0
+    assert ev.verdict is not None and ev.verdict.certificate.premises_used == (0, 1, 2, 3)
+    assert ev.formalization is not None and ev.formalization.premises[2].sentence == "Nutty is a squirrel."
+    nodes = [e.node for e in ctx.tracer.events if e.kind == "node_started"]
+    assert nodes == ["translate", "formalize", "prove", "vote"]
+    assert seen[0] == "run_started" and seen[-1] == "run_finished" and "tool_call" in seen
+    assert ctx.ledger.by_node["translate"].calls == 10  # greedy + sampled request per sentence
+    assert "proof by z3" in answer.render()
+
+
+def test_a_dissenting_sample_lowers_status_to_voted() -> None:
+    model = translator(GOOD, lambda s, i: "Mammal(nutty)" if (s, i) == ("Nutty is a reptile.", 2) else None)
+    answer = solve_sync(PROBLEM, model, config=cfg())
+    assert (answer.value, answer.status) == ("False", "voted")
+    assert answer.evidence.votes == {"False": 2, "True": 1}
+
+
+def test_threshold_turns_a_weak_majority_into_abstention() -> None:
+    model = translator(GOOD, lambda s, i: "Mammal(nutty)" if (s, i) == ("Nutty is a reptile.", 2) else None)
+    answer = solve_sync(PROBLEM, model, config=cfg(threshold=0.9))
+    assert answer.status == "abstained" and answer.value is None
+    assert "2 of 3" in answer.evidence.reason
+
+
+def test_garbage_model_abstains_with_reason_after_one_repair_each() -> None:
+    model = ScriptedModel(lambda r, i: "I think the answer is probably yes!!")
+    answer = solve_sync(PROBLEM, model, config=cfg())
+    assert answer.status == "abstained" and answer.value is None
+    assert "not formalized" in answer.evidence.reason
+    repairs = [r for r in model.requests if r.messages[-1].content.startswith("The formula")]
+    assert len(repairs) == 3 * 5  # one repair per failed sample, never more
+
+
+def test_parse_error_is_fed_back_and_repaired() -> None:
+    def override(sentence: str, i: int) -> str | None:
+        return "Squirrel(nutty) ∧" if sentence == "Nutty is a squirrel." else None
+
+    base = translator(GOOD, override)
+
+    def answer(request: ChatRequest, i: int) -> str:
+        if "⟪HERE⟫" in request.messages[-1].content:
+            return "Squirrel(nutty)"
+        return base._script(request, i)  # type: ignore[operator]
+
+    answer_ = solve_sync(PROBLEM, ScriptedModel(answer), config=cfg())
+    assert (answer_.value, answer_.status) == ("False", "verified")
+
+
+def test_vocabulary_is_aligned_across_sentences() -> None:
+    table = dict(GOOD)
+    table["All rodents are mammals."] = "∀x (Rodents(x) → IsMammal(x))"
+    table["No mammal is a reptile."] = "∀x (Mammal(x) → ¬Reptiles(x))"
+    answer = solve_sync(PROBLEM, translator(table), config=cfg())
+    assert answer.value == "False"
+
+
+def test_budget_exhaustion_ends_in_a_named_abstention() -> None:
+    ctx = RunContext(ledger=Ledger(budget=Budget(max_calls=3)))
+    answer = solve_sync(PROBLEM, translator(GOOD), config=cfg(), ctx=ctx)
+    assert answer.status == "abstained" and "budget exceeded: model calls" in answer.evidence.reason
+
+
+def test_second_prover_disagreement_forces_abstention() -> None:
+    class Contrarian:
+        name = "contrarian"
+
+        def entails(self, premises: object, conclusion: object) -> Verdict:
+            return Verdict(label="True", solver=self.name)
+
+    answer = solve_sync(PROBLEM, translator(GOOD), config=cfg(), second_prover=Contrarian())
+    assert answer.status == "abstained" and "contrarian says True" in answer.evidence.reason
+
+
+def test_chain_of_thought_baseline_votes_without_certificate() -> None:
+    model = ScriptedModel(["Nutty is a mammal, so not a reptile.\nAnswer: False", "Answer: False", "no idea"])
+    answer = solve_sync(PROBLEM, model, workflow="cot", config=cfg())
+    assert (answer.value, answer.status) == ("False", "voted")
+    assert answer.evidence.votes == {"False": 2} and answer.evidence.failed_samples == 1
+    assert answer.evidence.verdict is None
+
+
+def test_helpers() -> None:
+    assert split_sentences("Bob is big. If Bob is big then Bob is red. Anne is 3.5 m tall.") == [
+        "Bob is big.", "If Bob is big then Bob is red.", "Anne is 3.5 m tall."]
+    assert extract_formula("```\nFormula: ∀x (A(x) → B(x)).\n```") == "∀x (A(x) → B(x))"
+    assert predicate_key("Chases") == predicate_key("chase") == predicate_key("IsChase")
+    v = Vocab()
+    assert to_unicode(v.align(parse("Sees(theCat, Bob)"))) == "Sees(theCat, Bob)"
+    assert to_unicode(v.align(parse("See(cat, bob)"))) == "Sees(theCat, Bob)"

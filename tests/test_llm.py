@@ -1,0 +1,167 @@
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+
+from openai_stub import OpenAIStub, completion
+from thinkgraph.llm import ChatRequest, ManagedModel, ModelRequestError, ModelUnavailable, load_model
+from thinkgraph.llm.base import ChatResponse, Completion, RateLimitError, ServerError
+from thinkgraph.llm.remote import OpenAIModel
+from thinkgraph.runtime import Budget, BudgetExceeded, Ledger, RunContext
+from thinkgraph.testing import RecordingModel, ReplayMiss, ReplayModel, ScriptedModel, ScriptExhausted
+
+
+def req(text: str = "hi", **kw: Any) -> ChatRequest:
+    return ChatRequest.of([("user", text)], **kw)
+
+
+def run(coro: Any) -> Any:
+    return asyncio.run(coro)
+
+
+def test_scripted_model_list_and_function() -> None:
+    m = ScriptedModel(["a", "b", "c"])
+    assert run(m.chat(req(n=2))).texts == ["a", "b"]
+    assert run(m.chat(req())).texts == ["c"]
+    with pytest.raises(ScriptExhausted):
+        run(m.chat(req()))
+    f = ScriptedModel(lambda r, i: f"{r.messages[-1].content}-{i}")
+    assert run(f.chat(req("q", n=3))).texts == ["q-0", "q-1", "q-2"]
+
+
+def test_record_then_replay_keys_by_request_and_sample(tmp_path) -> None:
+    path = tmp_path / "rec.jsonl"
+    rec = RecordingModel(ScriptedModel(lambda r, i: f"{r.messages[-1].content}#{i}"), path)
+    run(rec.chat(req("one", n=2, temperature=0.7)))
+    run(rec.chat(req("two")))
+    rep = ReplayModel(path)
+    assert run(rep.chat(req("one", n=2, temperature=0.7))).texts == ["one#0", "one#1"]
+    assert run(rep.chat(req("two"))).texts == ["two#0"]
+    with pytest.raises(ReplayMiss):  # a third sample was never recorded: fail, never repeat one
+        run(rep.chat(req("one", n=3, temperature=0.7)))
+    with pytest.raises(ReplayMiss):  # different parameters are a different request
+        run(rep.chat(req("two", temperature=0.5)))
+    assert isinstance(load_model(f"replay:{path}"), ReplayModel)
+
+
+class Flaky:
+    name = "flaky"
+
+    def __init__(self, errors: list[Exception]) -> None:
+        self.errors = errors
+        self.calls = 0
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.calls += 1
+        if self.errors:
+            raise self.errors.pop(0)
+        return ChatResponse(model=self.name, choices=(Completion(text="ok"),))
+
+    async def aclose(self) -> None:
+        return None
+
+
+def test_managed_retries_only_typed_retryable_errors() -> None:
+    inner = Flaky([ServerError("502"), RateLimitError("slow down", retry_after=0.05)])
+    m = ManagedModel(inner, backoff_initial=0.01)
+    assert run(m.chat(req())).texts == ["ok"]
+    assert inner.calls == 3
+    bad = Flaky([ModelRequestError("400 bad request")])
+    with pytest.raises(ModelRequestError):
+        run(ManagedModel(bad, backoff_initial=0.01).chat(req()))
+    assert bad.calls == 1
+
+
+def test_managed_records_usage_and_trace_and_enforces_budget() -> None:
+    ctx = RunContext(ledger=Ledger(budget=Budget(max_calls=2)))
+    m = ManagedModel(ScriptedModel(lambda r, i: "x y z"), ctx)
+    with ctx.tracer.node("translate"):
+        run(m.chat(req(n=2)))
+        run(m.chat(req()))
+    line = ctx.ledger.by_node["translate"]
+    assert (line.calls, line.samples, line.completion_tokens) == (2, 3, 9)
+    kinds = [e.kind for e in ctx.tracer.events]
+    assert kinds.count("model_request") == 2 and kinds.count("model_response") == 2
+    with pytest.raises(BudgetExceeded):
+        run(m.chat(req()))
+
+
+def test_managed_concurrency_limit() -> None:
+    active = 0
+    peak = 0
+
+    class Slow:
+        name = "slow"
+
+        async def chat(self, request: ChatRequest) -> ChatResponse:
+            nonlocal active, peak
+            active += 1
+            peak = max(peak, active)
+            await asyncio.sleep(0.02)
+            active -= 1
+            return ChatResponse(model="slow", choices=(Completion(text="."),))
+
+        async def aclose(self) -> None:
+            return None
+
+    m = ManagedModel(Slow(), max_concurrency=2)
+
+    async def many() -> None:
+        await asyncio.gather(*[m.chat(req()) for _ in range(6)])
+
+    run(many())
+    assert peak == 2
+
+
+# ----------------------------------------------------------------------------- real HTTP on loopback
+
+
+def test_openai_backend_against_loopback_server_retries_429_and_500() -> None:
+    replies = [
+        (429, {"retry-after": "0.1"}, {"error": {"message": "rate limited", "type": "rate_limit"}}),
+        (500, {}, {"error": {"message": "boom", "type": "server_error"}}),
+    ]
+
+    def handler(body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        if replies:
+            return replies.pop(0)
+        return 200, {}, completion([f"answer-{body.get('seed')}"])
+
+    with OpenAIStub(handler) as stub:
+        model = load_model(f"openai:stub-model@{stub.base_url}")
+        assert isinstance(model, OpenAIModel)
+        ctx = RunContext()
+        m = ManagedModel(model, ctx, backoff_initial=0.01)
+        start = time.perf_counter()
+        resp = run(m.chat(req("hello", n=2, seed=5, grammar='root ::= "a"', max_tokens=9)))
+        assert time.perf_counter() - start >= 0.1  # honoured Retry-After
+        assert sorted(resp.texts) == ["answer-5", "answer-6"]  # n drawn as parallel requests, seeds offset
+        assert resp.usage.prompt_tokens == 14
+        last = stub.bodies[-1]
+        assert last["model"] == "stub-model" and last["max_tokens"] == 9 and last["grammar"] == 'root ::= "a"'
+        assert last["messages"] == [{"role": "user", "content": "hello"}]
+        assert ctx.ledger.total().calls == 1
+
+
+def test_openai_backend_maps_4xx_to_non_retryable() -> None:
+    def handler(body: dict[str, Any]) -> tuple[int, dict[str, str], dict[str, Any]]:
+        return 400, {}, {"error": {"message": "context length exceeded", "type": "invalid_request_error"}}
+
+    with OpenAIStub(handler) as stub:
+        m = ManagedModel(load_model(f"openai:m@{stub.base_url}"), backoff_initial=0.01)
+        with pytest.raises(ModelRequestError):
+            run(m.chat(req()))
+        assert len(stub.bodies) == 1
+
+
+def test_remote_calls_are_blocked_in_tests() -> None:
+    with pytest.raises(ModelUnavailable, match="blocked"):
+        run(load_model("openai:gpt-4o-mini").chat(req()))
+
+
+def test_unknown_spec_says_what_is_valid() -> None:
+    with pytest.raises(ValueError, match="local:small"):
+        load_model("nope:thing")
