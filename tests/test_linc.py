@@ -142,3 +142,33 @@ def test_helpers() -> None:
     v = Vocab()
     assert to_unicode(v.align(parse("Sees(theCat, Bob)"))) == "Sees(theCat, Bob)"
     assert to_unicode(v.align(parse("See(cat, bob)"))) == "Sees(theCat, Bob)"
+
+
+def test_sentence_voting_builds_a_consensus_that_outvotes_per_sample_errors() -> None:
+    # each sample garbles a different sentence: no single sample program proves the conclusion,
+    # but the per-sentence majority does
+    broken = {
+        1: ("All squirrels are rodents.", "∀x (Squirrel(x) → Rat(x))"),
+        2: ("All rodents are mammals.", "∀x (Rodent(x) → Fish(x))"),
+    }
+
+    def override(sentence: str, i: int) -> str | None:
+        s, f = broken.get(i, ("", ""))
+        return f if sentence == s else None
+
+    answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
+    assert answer.value == "False"
+    assert answer.status == "voted"  # two core sentences were not unanimous
+    assert answer.evidence.votes == {"False": 1, "Uncertain": 2}
+    assert "per-sentence consensus" in answer.evidence.reason
+
+
+def test_sentence_voting_vetoes_uncertain_when_a_sample_finds_a_proof() -> None:
+    def override(sentence: str, i: int) -> str | None:
+        if sentence == "No mammal is a reptile.":
+            return "∀x (Mammal(x) → ¬Reptile(x))" if i == 0 else "∀x (Mammal(x) → Furry(x))"
+        return None
+
+    answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
+    assert answer.status == "abstained"
+    assert "consensus says Uncertain" in answer.evidence.reason and "1 prove False" in answer.evidence.reason

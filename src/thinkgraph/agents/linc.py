@@ -24,6 +24,7 @@ from thinkgraph.agents.translator import SampleResult, SentenceTranslator, Trans
 from thinkgraph.logic.fol import FOLParseError, parse, to_unicode, vocabulary
 from thinkgraph.messages import (
     Answer,
+    AnswerStatus,
     Certificate,
     Evidence,
     Formalization,
@@ -54,12 +55,24 @@ class LincConfig:
     strict_vocabulary: bool = False  # a conclusion predicate unknown to the premises fails the sample
 
 
+CONSENSUS = -1  # sample index of the per-sentence majority formalization
+
+
 @dataclass
 class SampleOutcome:
     sample: int
     formalization: Formalization | None
     verdict: Verdict | None = None
     failure: str = ""
+    sentence_agreement: tuple[float, ...] = ()  # consensus only: majority share per sentence
+
+    @property
+    def label(self) -> Label | None:
+        return self.verdict.label if self.verdict is not None and not self.failure else None
+
+    @property
+    def is_consensus(self) -> bool:
+        return self.sample == CONSENSUS
 
 
 async def translate_problem(problem: Problem, translator: SentenceTranslator) -> list[list[SampleResult]]:
@@ -79,8 +92,9 @@ async def translate_problem(problem: Problem, translator: SentenceTranslator) ->
 def build_formalizations(
     problem: Problem, per_sentence: list[list[SampleResult]], mode: str = "program"
 ) -> list[SampleOutcome]:
-    """One formalization per sample (``program``) or one from the per-sentence majority (``sentence``).
-    All share one vocabulary: names differing only in case, plural or 'the' are merged."""
+    """One formalization per sample; with ``sentence`` voting, first a consensus formalization made of
+    each sentence's majority formula (sample index ``CONSENSUS``).  All share one vocabulary: names
+    differing only in case, plural or 'the' are merged."""
     sentences = [*problem.premises, problem.conclusion]
     vocab = Vocab()
     aligned: list[list[str | None]] = []
@@ -89,13 +103,15 @@ def build_formalizations(
         for r in results:
             row.append(to_unicode(vocab.align(parse(r.formula))) if r.formula is not None else None)
         aligned.append(row)
+    k = max(len(row) for row in aligned)
+    programs = [(i, [row[i] if i < len(row) else None for row in aligned]) for i in range(k)]
+    shares: tuple[float, ...] = ()
     if mode == "sentence":
-        programs = [[majority(row)[0] for row in aligned]]
-    else:
-        k = max(len(row) for row in aligned)
-        programs = [[row[i] if i < len(row) else None for row in aligned] for i in range(k)]
+        votes = [majority(row) for row in aligned]
+        shares = tuple(share for _, share in votes)
+        programs.insert(0, (CONSENSUS, [formula for formula, _ in votes]))
     outcomes = []
-    for i, program in enumerate(programs):
+    for i, program in programs:
         missing = [j for j, f in enumerate(program) if f is None]
         if missing:
             j = missing[0]
@@ -105,6 +121,8 @@ def build_formalizations(
             )
             continue
         outcomes.append(SampleOutcome(i, _formalization(sentences, program, i)))  # type: ignore[arg-type]
+    if mode == "sentence":
+        outcomes[0].sentence_agreement = shares
     return outcomes
 
 
@@ -177,6 +195,14 @@ def vote(
     threshold: float,
     second: Prover | None = None,
 ) -> Answer:
+    """Decide from proved samples (see the module docstring); a consensus outcome, when present,
+    is decided by :func:`vote_consensus`."""
+    if outcomes and outcomes[0].is_consensus and outcomes[0].label is not None:
+        answer = vote_consensus(problem, outcomes[0], outcomes[1:])
+        if answer.status == "abstained" or second is None:
+            return answer
+        return _cross_check(problem, answer, outcomes[0], second)
+    outcomes = [o for o in outcomes if not o.is_consensus]
     total = len(outcomes)
     good = [o for o in outcomes if not o.failure and o.verdict is not None]
     counts: Counter[Label] = Counter(o.verdict.label for o in good if o.verdict is not None)
@@ -218,24 +244,65 @@ def vote(
             status="abstained",
             evidence=evidence.model_copy(update={"reason": reason}),
         )
-    if second is not None and winner.formalization is not None:
-        f = winner.formalization
-        other = second.entails([p.formula for p in f.premises], f.conclusion.formula)
-        assert winner.verdict is not None
-        evidence = evidence.model_copy(
-            update={"solver_agreement": {winner.verdict.solver: winner.verdict.label, second.name: other.label}}
-        )
-        if other.label != label and not other.timed_out:
-            reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {label}"
-            return Answer(
-                problem_id=problem.id,
-                value=None,
-                status="abstained",
-                evidence=evidence.model_copy(update={"reason": reason}),
-            )
-    if n == total:
-        return Answer(problem_id=problem.id, value=label, status="verified", evidence=evidence)
-    return Answer(problem_id=problem.id, value=label, status="voted", evidence=evidence)
+    answer = Answer(
+        problem_id=problem.id, value=label, status="verified" if n == total else "voted", evidence=evidence
+    )
+    return _cross_check(problem, answer, winner, second) if second is not None else answer
+
+
+def vote_consensus(problem: Problem, consensus: SampleOutcome, samples: list[SampleOutcome]) -> Answer:
+    """Per-sentence voting: the consensus formalization decides; the samples can only veto.
+
+    A proof needs every link to be right, so a translation error rarely creates one, while it easily
+    breaks one.  Hence: a True/False consensus stands unless a sample proves the opposite; an
+    Uncertain consensus stands only if no sample finds a proof either way.  ``verified`` when every
+    sentence the proof uses (its unsat core, and the conclusion) was translated the same by all samples.
+    """
+    assert consensus.verdict is not None and consensus.formalization is not None
+    label = consensus.verdict.label
+    counts: Counter[str] = Counter(o.label for o in samples if o.label is not None)
+    evidence = Evidence(
+        verdict=consensus.verdict,
+        formalization=consensus.formalization,
+        votes=dict(counts),
+        samples=len(samples),
+        failed_samples=sum(o.label is None for o in samples),
+        agreement=counts[label] / len(samples) if samples else 1.0,
+    )
+    proofs = {k: v for k, v in counts.items() if k != "Uncertain"}
+    rivals = {k: v for k, v in proofs.items() if k != label}
+    if rivals:
+        rival = ", ".join(f"{v} prove {k}" for k, v in rivals.items())
+        reason = f"the per-sentence consensus says {label}, but of the samples {rival}"
+        return Answer(problem_id=problem.id, value=None, status="abstained",
+                      evidence=evidence.model_copy(update={"reason": reason}))
+    shares = consensus.sentence_agreement
+    used: list[int]
+    if label == "Uncertain":
+        used = list(range(len(shares)))
+    else:
+        used = [*consensus.verdict.certificate.premises_used, len(shares) - 1]
+    unanimous = bool(shares) and all(shares[i] == 1.0 for i in used)
+    weakest = min((shares[i] for i in used), default=1.0)
+    evidence = evidence.model_copy(update={"reason": f"per-sentence consensus; weakest sentence agreement {weakest:.0%}"})
+    status: AnswerStatus = "verified" if unanimous and label != "Uncertain" else "voted"
+    return Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
+
+
+def _cross_check(problem: Problem, answer: Answer, winner: SampleOutcome, second: Prover) -> Answer:
+    """Re-prove the winning formalization with a second prover; a disagreement forces abstention."""
+    f = winner.formalization
+    if f is None or winner.verdict is None:
+        return answer
+    other = second.entails([p.formula for p in f.premises], f.conclusion.formula)
+    evidence = answer.evidence.model_copy(
+        update={"solver_agreement": {winner.verdict.solver: winner.verdict.label, second.name: other.label}}
+    )
+    if other.label != winner.verdict.label and not other.timed_out:
+        reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {winner.verdict.label}"
+        return Answer(problem_id=problem.id, value=None, status="abstained",
+                      evidence=evidence.model_copy(update={"reason": reason}))
+    return answer.model_copy(update={"evidence": evidence})
 
 
 def abstain(problem: Problem, reason: str) -> Answer:

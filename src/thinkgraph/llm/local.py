@@ -153,7 +153,7 @@ class LocalModel:
         self,
         model: str = "",
         *,
-        n_parallel: int = 4,
+        n_parallel: int = 1,
         ctx_per_slot: int = 4096,
         threads: int | None = None,
         verbose: bool = False,
