@@ -209,9 +209,12 @@ class OpenAIModel:
 class LiteLLMModel:
     """``litellm:PROVIDER/MODEL`` through LiteLLM (imported lazily; its offline price-map fetch is disabled)."""
 
-    def __init__(self, model: str, api_base: str | None = None, *, timeout_s: float = 120.0) -> None:
+    def __init__(
+        self, model: str, api_base: str | None = None, *, api_key: str | None = None, timeout_s: float = 120.0
+    ) -> None:
         self.model = model
         self.api_base = api_base
+        self.api_key = api_key or ("not-needed" if api_base else None)
         self.name = f"litellm:{model}" + (f"@{api_base}" if api_base else "")
         self.timeout_s = timeout_s
 
@@ -232,7 +235,12 @@ class LiteLLMModel:
                 args["seed"] = request.seed + i
             try:
                 return await litellm.acompletion(
-                    model=self.model, api_base=self.api_base, timeout=self.timeout_s, num_retries=0, **args
+                    model=self.model,
+                    api_base=self.api_base,
+                    api_key=self.api_key,
+                    timeout=self.timeout_s,
+                    num_retries=0,
+                    **args,
                 )
             except Exception as exc:
                 raise map_openai_error(exc) from exc
