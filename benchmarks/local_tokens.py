@@ -33,7 +33,9 @@ def main() -> None:
     managed = ManagedModel(model, RunContext())
     request = ChatRequest.of(
         [("user", "List the numbers from 1 to 60, separated by commas, and nothing else.")],
-        max_tokens=args.max_tokens, temperature=0.0, seed=7,
+        max_tokens=args.max_tokens,
+        temperature=0.0,
+        seed=7,
     )
     body = model.body(request, 0)
     server.handle_chat_completions(body)  # warm the prompt cache for both paths

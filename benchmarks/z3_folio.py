@@ -27,7 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def main() -> None:
     default = ROOT.parent / "shared" / "data" / "folio" / "folio-validation-dev.jsonl"
-    path = Path(sys.argv[1]) if len(sys.argv) > 1 else (default if default.exists() else ROOT / "tests/fixtures/folio_sample.jsonl")
+    path = (
+        Path(sys.argv[1])
+        if len(sys.argv) > 1
+        else (default if default.exists() else ROOT / "tests/fixtures/folio_sample.jsonl")
+    )
     problems = []
     for rec in load_folio(path):
         try:
@@ -72,8 +76,10 @@ def main() -> None:
         "overhead_ratio": round(sum(times) / sum(bare_times), 3),
         "countermodel_overhead_ratio": round(sum(model_times) / sum(bare_times), 3),
     }
-    print(f"{n} problems: median {result['median_ms']} ms, total {result['total_s']} s per pass "
-          f"(bare Z3 {result['bare_z3_total_s']} s)")
+    print(
+        f"{n} problems: median {result['median_ms']} ms, total {result['total_s']} s per pass "
+        f"(bare Z3 {result['bare_z3_total_s']} s)"
+    )
     print(json.dumps(result))
 
 

@@ -23,3 +23,13 @@ def shared_file(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} not present (development data lives outside the repository)")
     return path
+
+
+# The bundled example problem translated correctly, sentence by sentence (for scripted models).
+EXAMPLE_FORMULAS = {
+    "All squirrels are rodents.": "∀x (Squirrel(x) → Rodent(x))",
+    "All rodents are mammals.": "∀x (Rodent(x) → Mammal(x))",
+    "Nutty is a squirrel.": "Squirrel(nutty)",
+    "No mammal is a reptile.": "∀x (Mammal(x) → ¬Reptile(x))",
+    "Nutty is a reptile.": "Reptile(nutty)",
+}

@@ -21,7 +21,11 @@ def completion(texts: list[str], prompt_tokens: int = 7, model: str = "stub") ->
             {"index": i, "message": {"role": "assistant", "content": t}, "finish_reason": "stop"}
             for i, t in enumerate(texts)
         ],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": 3 * len(texts), "total_tokens": prompt_tokens + 3 * len(texts)},
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": 3 * len(texts),
+            "total_tokens": prompt_tokens + 3 * len(texts),
+        },
     }
 
 
@@ -34,7 +38,7 @@ class OpenAIStub:
         stub = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 length = int(self.headers.get("content-length", 0))
                 body = json.loads(self.rfile.read(length) or b"{}")
                 stub.bodies.append(body)

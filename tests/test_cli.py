@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import shared_file
+from conftest import EXAMPLE_FORMULAS, shared_file
 from thinkgraph.cli import main
 from thinkgraph.llm.base import ChatRequest
 from thinkgraph.testing import RecordingModel, ScriptedModel
@@ -45,13 +45,7 @@ def test_fol_check_on_folio_dev_if_present(capsys: pytest.CaptureFixture[str]) -
     assert summary["prover9_agree"] == summary["prover9_checked"]
 
 
-GOOD = {
-    "All squirrels are rodents.": "∀x (Squirrel(x) → Rodent(x))",
-    "All rodents are mammals.": "∀x (Rodent(x) → Mammal(x))",
-    "Nutty is a squirrel.": "Squirrel(nutty)",
-    "No mammal is a reptile.": "∀x (Mammal(x) → ¬Reptile(x))",
-    "Nutty is a reptile.": "Reptile(nutty)",
-}
+GOOD = EXAMPLE_FORMULAS
 
 
 def _record(tmp_path: Path, argv_extra: list[str]) -> Path:
@@ -89,7 +83,9 @@ def test_ask_with_a_replayed_model_prints_verdict_evidence_and_trace(
     assert any(e["kind"] == "tool_call" and e["tool"] == "z3" for e in events)
 
 
-def test_ask_replay_miss_abstains_instead_of_calling_a_model(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_ask_replay_miss_abstains_instead_of_calling_a_model(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     rec = _record(tmp_path, [])
     code = main(["ask", "-p", "Rex is a dog.", "-c", "Rex is a cat.", "--model", f"replay:{rec}", "-q", "--json"])
     answer = json.loads(capsys.readouterr().out)

@@ -31,7 +31,13 @@ def test_unicode_and_ascii_notations_agree() -> None:
     uni = parse("∀x (Dog(x) → (¬Cat(x) ∧ ∃y Likes(x, y)))")
     ascii_ = parse("all x.(Dog(x) -> (-Cat(x) & exists y.Likes(x,y)))")
     assert uni == ascii_
-    assert uni == ForAll("x", Implies(Atom("Dog", (Var("x"),)), And((Not(Atom("Cat", (Var("x"),))), Exists("y", Atom("Likes", (Var("x"), Var("y"))))))))
+    assert uni == ForAll(
+        "x",
+        Implies(
+            Atom("Dog", (Var("x"),)),
+            And((Not(Atom("Cat", (Var("x"),))), Exists("y", Atom("Likes", (Var("x"), Var("y")))))),
+        ),
+    )
 
 
 def test_connectives_and_precedence() -> None:
@@ -98,7 +104,7 @@ VARS = ["x", "y", "z"]
 
 
 def formulas(bound: tuple[str, ...] = ()) -> st.SearchStrategy[Formula]:
-    terms = st.one_of(CONSTS.map(Const), *( [st.sampled_from(bound).map(Var)] if bound else []))
+    terms = st.one_of(CONSTS.map(Const), *([st.sampled_from(bound).map(Var)] if bound else []))
     atom = st.builds(lambda p, args: Atom(p, tuple(args)), NAMES, st.lists(terms, min_size=1, max_size=2))
 
     def extend(children: st.SearchStrategy[Formula]) -> st.SearchStrategy[Formula]:
@@ -116,8 +122,11 @@ def formulas(bound: tuple[str, ...] = ()) -> st.SearchStrategy[Formula]:
     if len(bound) >= 2:
         return base
     v = VARS[len(bound)]
-    return st.one_of(base, st.deferred(lambda: formulas((*bound, v))).map(lambda b: ForAll(v, b)),
-                     st.deferred(lambda: formulas((*bound, v))).map(lambda b: Exists(v, b)))
+    return st.one_of(
+        base,
+        st.deferred(lambda: formulas((*bound, v))).map(lambda b: ForAll(v, b)),
+        st.deferred(lambda: formulas((*bound, v))).map(lambda b: Exists(v, b)),
+    )
 
 
 def _flat(f: Formula) -> Formula:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from conftest import EXAMPLE_FORMULAS
 from thinkgraph.agents.linc import LincConfig, split_sentences
 from thinkgraph.agents.translator import TranslatorConfig, Vocab, extract_formula, predicate_key
 from thinkgraph.graphs.linc import solve_sync
@@ -13,17 +14,16 @@ from thinkgraph.testing import ScriptedModel
 
 PROBLEM = Problem(
     id="p1",
-    premises=("All squirrels are rodents.", "All rodents are mammals.", "Nutty is a squirrel.", "No mammal is a reptile."),
+    premises=(
+        "All squirrels are rodents.",
+        "All rodents are mammals.",
+        "Nutty is a squirrel.",
+        "No mammal is a reptile.",
+    ),
     conclusion="Nutty is a reptile.",
     gold="False",
 )
-GOOD = {
-    "All squirrels are rodents.": "∀x (Squirrel(x) → Rodent(x))",
-    "All rodents are mammals.": "∀x (Rodent(x) → Mammal(x))",
-    "Nutty is a squirrel.": "Squirrel(nutty)",
-    "No mammal is a reptile.": "∀x (Mammal(x) → ¬Reptile(x))",
-    "Nutty is a reptile.": "Reptile(nutty)",
-}
+GOOD = EXAMPLE_FORMULAS
 
 
 def sentence_of(request: ChatRequest) -> str:
@@ -136,7 +136,10 @@ def test_chain_of_thought_baseline_votes_without_certificate() -> None:
 
 def test_helpers() -> None:
     assert split_sentences("Bob is big. If Bob is big then Bob is red. Anne is 3.5 m tall.") == [
-        "Bob is big.", "If Bob is big then Bob is red.", "Anne is 3.5 m tall."]
+        "Bob is big.",
+        "If Bob is big then Bob is red.",
+        "Anne is 3.5 m tall.",
+    ]
     assert extract_formula("```\nFormula: ∀x (A(x) → B(x)).\n```") == "∀x (A(x) → B(x))"
     assert predicate_key("Chases") == predicate_key("chase") == predicate_key("IsChase")
     v = Vocab()

@@ -42,12 +42,19 @@ def test_weights_are_assembled_once_and_hash_checked(tmp_path) -> None:
 
 def test_chat_samples_grammar_schema_and_logprobs(model: LocalModel) -> None:
     ask = [("system", "Translate English to first-order logic."), ("user", "Sentence: All cats are animals.")]
-    resp = asyncio.run(model.chat(ChatRequest.of(ask, n=2, temperature=0.8, max_tokens=40, grammar=FOL_GRAMMAR, seed=1)))
+    resp = asyncio.run(
+        model.chat(ChatRequest.of(ask, n=2, temperature=0.8, max_tokens=40, grammar=FOL_GRAMMAR, seed=1))
+    )
     assert len(resp.texts) == 2 and resp.usage.completion_tokens > 0
     for text in resp.texts:
         parse(text)  # the grammar admits only well-formed formulas
-    schema = {"type": "json_schema", "json_schema": {"name": "f", "schema": {
-        "type": "object", "properties": {"formula": {"type": "string"}}, "required": ["formula"]}}}
+    schema = {
+        "type": "json_schema",
+        "json_schema": {
+            "name": "f",
+            "schema": {"type": "object", "properties": {"formula": {"type": "string"}}, "required": ["formula"]},
+        },
+    }
     resp = asyncio.run(model.chat(ChatRequest.of(ask, max_tokens=60, response_format=schema)))
     assert "formula" in json.loads(resp.texts[0])
     resp = asyncio.run(model.chat(ChatRequest.of(ask, max_tokens=4, logprobs=True, top_logprobs=2)))
@@ -87,4 +94,9 @@ def test_linc_end_to_end_on_the_real_model(model: LocalModel) -> None:
         assert answer.evidence.reason
     total = ctx.ledger.total()
     assert total.calls >= 3 and total.completion_tokens > 0
-    assert [e.node for e in ctx.tracer.events if e.kind == "node_finished"] == ["translate", "formalize", "prove", "vote"]
+    assert [e.node for e in ctx.tracer.events if e.kind == "node_finished"] == [
+        "translate",
+        "formalize",
+        "prove",
+        "vote",
+    ]

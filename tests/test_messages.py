@@ -30,7 +30,9 @@ def _answer() -> Answer:
     )
     cm = Countermodel(domain=("socrates",), constants={"socrates": "socrates"}, true_atoms=("Man(socrates)",))
     v = Verdict(label="Uncertain", solver="z3", certificate=Certificate(model_goal_true=cm, model_goal_false=cm))
-    return Answer(value="Uncertain", status="voted", evidence=Evidence(verdict=v, formalization=f, votes={"Uncertain": 2}))
+    return Answer(
+        value="Uncertain", status="voted", evidence=Evidence(verdict=v, formalization=f, votes={"Uncertain": 2})
+    )
 
 
 def test_messages_round_trip_through_json() -> None:
@@ -46,8 +48,12 @@ def test_messages_round_trip_through_json() -> None:
 
 def test_trace_events_round_trip_and_save_load(tmp_path) -> None:
     tracer = Tracer("run1")
-    tracer.emit(ModelRequest(call_id="c1", model="m", messages=(ChatMessage(role="user", content="hi ∀"),), params={"n": 2}))
-    tracer.emit(ModelResponse(call_id="c1", model="m", texts=("a", "b"), usage=Usage(prompt_tokens=3, completion_tokens=2)))
+    tracer.emit(
+        ModelRequest(call_id="c1", model="m", messages=(ChatMessage(role="user", content="hi ∀"),), params={"n": 2})
+    )
+    tracer.emit(
+        ModelResponse(call_id="c1", model="m", texts=("a", "b"), usage=Usage(prompt_tokens=3, completion_tokens=2))
+    )
     tracer.emit(ToolCall(tool="z3", input={"premises": ["P(a)"]}, output={"label": "True"}, seconds=0.01))
     with tracer.node("vote") as info:
         tracer.emit(Note(text="inside"))

@@ -212,10 +212,14 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threshold", type=float, default=0.5, help="share of samples that must agree (default 0.5)")
     p.add_argument("--vote", choices=["program", "sentence"], default="program")
-    p.add_argument("--examples", type=int, default=3,
-                   help="few-shot examples nearest in shape to each sentence (default 3)")
-    p.add_argument("--fixed-examples", action="store_true",
-                   help="also put every example in a fixed prompt prefix (cacheable; hurt the 1.5B model)")
+    p.add_argument(
+        "--examples", type=int, default=3, help="few-shot examples nearest in shape to each sentence (default 3)"
+    )
+    p.add_argument(
+        "--fixed-examples",
+        action="store_true",
+        help="also put every example in a fixed prompt prefix (cacheable; hurt the 1.5B model)",
+    )
     p.add_argument("--no-grammar", action="store_true", help="do not constrain output with the FOL grammar")
     p.add_argument(
         "--strict-vocabulary",

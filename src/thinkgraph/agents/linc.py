@@ -244,9 +244,7 @@ def vote(
             status="abstained",
             evidence=evidence.model_copy(update={"reason": reason}),
         )
-    answer = Answer(
-        problem_id=problem.id, value=label, status="verified" if n == total else "voted", evidence=evidence
-    )
+    answer = Answer(problem_id=problem.id, value=label, status="verified" if n == total else "voted", evidence=evidence)
     return _cross_check(problem, answer, winner, second) if second is not None else answer
 
 
@@ -274,8 +272,12 @@ def vote_consensus(problem: Problem, consensus: SampleOutcome, samples: list[Sam
     if rivals:
         rival = ", ".join(f"{v} prove {k}" for k, v in rivals.items())
         reason = f"the per-sentence consensus says {label}, but of the samples {rival}"
-        return Answer(problem_id=problem.id, value=None, status="abstained",
-                      evidence=evidence.model_copy(update={"reason": reason}))
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=evidence.model_copy(update={"reason": reason}),
+        )
     shares = consensus.sentence_agreement
     used: list[int]
     if label == "Uncertain":
@@ -284,7 +286,9 @@ def vote_consensus(problem: Problem, consensus: SampleOutcome, samples: list[Sam
         used = [*consensus.verdict.certificate.premises_used, len(shares) - 1]
     unanimous = bool(shares) and all(shares[i] == 1.0 for i in used)
     weakest = min((shares[i] for i in used), default=1.0)
-    evidence = evidence.model_copy(update={"reason": f"per-sentence consensus; weakest sentence agreement {weakest:.0%}"})
+    evidence = evidence.model_copy(
+        update={"reason": f"per-sentence consensus; weakest sentence agreement {weakest:.0%}"}
+    )
     status: AnswerStatus = "verified" if unanimous and label != "Uncertain" else "voted"
     return Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
 
@@ -300,8 +304,12 @@ def _cross_check(problem: Problem, answer: Answer, winner: SampleOutcome, second
     )
     if other.label != winner.verdict.label and not other.timed_out:
         reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {winner.verdict.label}"
-        return Answer(problem_id=problem.id, value=None, status="abstained",
-                      evidence=evidence.model_copy(update={"reason": reason}))
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=evidence.model_copy(update={"reason": reason}),
+        )
     return answer.model_copy(update={"evidence": evidence})
 
 

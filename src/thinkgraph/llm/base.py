@@ -78,6 +78,20 @@ class ChatResponse(BaseModel):
         return [c.text for c in self.choices]
 
 
+def logprobs_from_openai(raw: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
+    """OpenAI-format ``choice.logprobs`` (a dict) → token logprobs."""
+    if not raw or not raw.get("content"):
+        return None
+    return tuple(
+        TokenLogprob(
+            token=t.get("token", ""),
+            logprob=float(t.get("logprob", 0.0)),
+            top={x.get("token", ""): float(x.get("logprob", 0.0)) for x in t.get("top_logprobs", []) or []},
+        )
+        for t in raw["content"]
+    )
+
+
 # ----------------------------------------------------------------------------- errors
 
 

@@ -29,7 +29,7 @@ from thinkgraph.llm.base import (
     Completion,
     ModelRequestError,
     ModelUnavailable,
-    TokenLogprob,
+    logprobs_from_openai,
 )
 from thinkgraph.messages import Usage
 
@@ -235,7 +235,7 @@ class LocalModel:
                 Completion(
                     text=ch["message"].get("content") or "",
                     finish_reason=ch.get("finish_reason") or "stop",
-                    logprobs=_logprobs(ch.get("logprobs")),
+                    logprobs=logprobs_from_openai(ch.get("logprobs")),
                 )
             )
             usage = res.get("usage", {})
@@ -251,16 +251,3 @@ class LocalModel:
     async def aclose(self) -> None:
         with self._lock:
             self._server = None
-
-
-def _logprobs(raw: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
-    if not raw or not raw.get("content"):
-        return None
-    return tuple(
-        TokenLogprob(
-            token=t.get("token", ""),
-            logprob=float(t.get("logprob", 0.0)),
-            top={x.get("token", ""): float(x.get("logprob", 0.0)) for x in t.get("top_logprobs", []) or []},
-        )
-        for t in raw["content"]
-    )

@@ -28,6 +28,7 @@ from thinkgraph.llm.base import (
     RateLimitError,
     ServerError,
     TokenLogprob,
+    logprobs_from_openai,
 )
 from thinkgraph.messages import Usage
 
@@ -80,15 +81,7 @@ def map_openai_error(exc: Exception) -> ModelError:
 
 def _choice_logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
     lp = getattr(choice, "logprobs", None)
-    content = getattr(lp, "content", None) if lp is not None else None
-    if not content:
-        return None
-    return tuple(
-        TokenLogprob(
-            token=t.token, logprob=float(t.logprob), top={x.token: float(x.logprob) for x in (t.top_logprobs or [])}
-        )
-        for t in content
-    )
+    return logprobs_from_openai(lp.model_dump()) if lp is not None else None
 
 
 def request_kwargs(request: ChatRequest, *, n: int, grammar_field: str | None) -> dict[str, Any]:
