@@ -175,3 +175,18 @@ def test_sentence_voting_vetoes_uncertain_when_a_sample_finds_a_proof() -> None:
     answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
     assert answer.status == "abstained"
     assert "consensus says Uncertain" in answer.evidence.reason and "1 prove False" in answer.evidence.reason
+
+
+def test_astream_yields_events_live_then_the_answer() -> None:
+    import asyncio
+
+    from thinkgraph.graphs.linc import astream
+    from thinkgraph.messages import Answer
+
+    async def collect() -> list[object]:
+        return [item async for item in astream(PROBLEM, translator(GOOD), config=cfg())]
+
+    items = asyncio.run(collect())
+    assert isinstance(items[-1], Answer) and items[-1].value == "False"
+    kinds = [getattr(i, "kind", "") for i in items[:-1]]
+    assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and kinds.count("node_started") == 4

@@ -137,6 +137,11 @@ class Answer(_Record):
                     lines.append(f"  [{i + 1}] {p.formula}    ({p.sentence})")
                 c = ev.formalization.conclusion
                 lines.append(f"  ⊢ {'' if ev.verdict.label == 'True' else '¬'}{c.formula}")
+            elif ev.formalization is not None:
+                lines.append(f"formalization checked by {ev.verdict.solver}:")
+                for i, p in enumerate(ev.formalization.premises):
+                    lines.append(f"  [{i + 1}] {p.formula}    ({p.sentence})")
+                lines.append(f"  ? {ev.formalization.conclusion.formula}    ({ev.formalization.conclusion.sentence})")
             if cert.model_goal_true is not None:
                 lines.append(f"a model where the conclusion holds: {cert.model_goal_true.render()}")
             if cert.model_goal_false is not None:

@@ -38,7 +38,7 @@ def parse_cot_answer(text: str) -> Label | None:
 
 
 async def cot_samples(
-    model: ChatModel, problem: Problem, samples: int = 1, temperature: float = 0.0, max_tokens: int = 512
+    model: ChatModel, problem: Problem, samples: int = 1, temperature: float = 0.0, max_tokens: int = 1024
 ) -> list[str]:
     request = ChatRequest(
         messages=tuple(render_cot_prompt(problem)),

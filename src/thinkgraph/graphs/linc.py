@@ -5,14 +5,14 @@
 
 Each node is a thin wrapper over :mod:`thinkgraph.agents`; the run's :class:`RunContext` travels in
 the closure, and every node marks its span in the trace.  Use :func:`solve` (async) or
-:func:`solve_sync`; pass ``on_event`` to watch the trace live.
+:func:`solve_sync`; pass ``on_event`` to watch the trace live, or iterate :func:`astream`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import Any, Literal, TypedDict
 
 from thinkgraph.agents.cot import cot_samples, cot_vote
@@ -174,3 +174,16 @@ async def solve(
 def solve_sync(problem: Problem, model: ChatModel, **kw: Any) -> Answer:
     """:func:`solve` for code without an event loop."""
     return asyncio.run(solve(problem, model, **kw))
+
+
+async def astream(problem: Problem, model: ChatModel, **kw: Any) -> AsyncIterator[TraceEvent | Answer]:
+    """Run :func:`solve` and yield its trace events as they happen, then the :class:`Answer` last.
+
+    This is the feed a chat interface shows live; the saved trace is the same sequence.
+    """
+    ctx: RunContext = kw.pop("ctx", None) or RunContext()
+    task = asyncio.create_task(solve(problem, model, ctx=ctx, **kw))
+    task.add_done_callback(lambda _t: ctx.tracer.close())
+    async for event in ctx.tracer.stream():
+        yield event
+    yield await task
