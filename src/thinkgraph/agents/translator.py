@@ -76,6 +76,7 @@ def shape(text: str) -> set[str]:
     words = re.findall(r"[a-z]+", text.lower())
     feats = {w for w in words if w in _SHAPE_WORDS}
     feats.add(f"the*{min(words.count('the'), 3)}")
+    feats.add(f"comma*{min(text.count(','), 2)}")
     feats.add(f"len*{min(len(words) // 4, 4)}")
     if not feats & {"not", "no", "nothing", "nobody", "neither", "nor"}:
         feats.add("positive")
