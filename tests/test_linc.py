@@ -44,6 +44,8 @@ def translator(table: dict[str, str], override: Callable[[str, int], str | None]
 
 
 def cfg(**kw: object) -> LincConfig:
+    """LINC's own program-level vote unless a test asks for per-sentence voting."""
+    kw.setdefault("vote", "program")
     return LincConfig(translator=TranslatorConfig(samples=3), **kw)  # type: ignore[arg-type]
 
 

@@ -49,7 +49,7 @@ def split_sentences(text: str) -> list[str]:
 @dataclass
 class LincConfig:
     translator: TranslatorConfig = field(default_factory=TranslatorConfig)
-    vote: Literal["program", "sentence"] = "program"
+    vote: Literal["program", "sentence"] = "sentence"
     threshold: float = 0.5
     prover_timeout_s: float = 5.0
     strict_vocabulary: bool = False  # a conclusion predicate unknown to the premises fails the sample
