@@ -192,3 +192,14 @@ def test_astream_yields_events_live_then_the_answer() -> None:
     assert isinstance(items[-1], Answer) and items[-1].value == "False"
     kinds = [getattr(i, "kind", "") for i in items[:-1]]
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and kinds.count("node_started") == 4
+
+
+def test_sentence_voting_abstains_when_a_sentence_it_rests_on_has_no_majority() -> None:
+    variants = {1: "Squirrel(nutty) ∧ Cute(nutty)", 2: "Squirrel(nutty) ∨ Rodent(nutty)"}
+
+    def override(sentence: str, i: int) -> str | None:
+        return variants.get(i) if sentence == "Nutty is a squirrel." else None
+
+    answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
+    assert answer.status == "abstained"
+    assert "'Nutty is a squirrel.', whose samples agree only 33%" in answer.evidence.reason

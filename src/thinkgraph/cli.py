@@ -211,9 +211,13 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--samples", "-k", type=int, default=3, help="samples per sentence / per problem (default 3)")
     p.add_argument("--temperature", type=float, default=0.7)
     p.add_argument("--threshold", type=float, default=0.5, help="share of samples that must agree (default 0.5)")
-    p.add_argument("--vote", choices=["program", "sentence"], default="sentence",
-                   help="sentence: prove the per-sentence majority formalization, samples can veto (default); "
-                   "program: LINC, one vote per sample formalization")
+    p.add_argument(
+        "--vote",
+        choices=["program", "sentence"],
+        default="sentence",
+        help="sentence: prove the per-sentence majority formalization, samples can veto (default); "
+        "program: LINC, one vote per sample formalization",
+    )
     p.add_argument(
         "--examples", type=int, default=3, help="few-shot examples nearest in shape to each sentence (default 3)"
     )

@@ -198,7 +198,7 @@ def vote(
     """Decide from proved samples (see the module docstring); a consensus outcome, when present,
     is decided by :func:`vote_consensus`."""
     if outcomes and outcomes[0].is_consensus and outcomes[0].label is not None:
-        answer = vote_consensus(problem, outcomes[0], outcomes[1:])
+        answer = vote_consensus(problem, outcomes[0], outcomes[1:], threshold)
         if answer.status == "abstained" or second is None:
             return answer
         return _cross_check(problem, answer, outcomes[0], second)
@@ -248,13 +248,17 @@ def vote(
     return _cross_check(problem, answer, winner, second) if second is not None else answer
 
 
-def vote_consensus(problem: Problem, consensus: SampleOutcome, samples: list[SampleOutcome]) -> Answer:
+def vote_consensus(
+    problem: Problem, consensus: SampleOutcome, samples: list[SampleOutcome], threshold: float = 0.5
+) -> Answer:
     """Per-sentence voting: the consensus formalization decides; the samples can only veto.
 
     A proof needs every link to be right, so a translation error rarely creates one, while it easily
     breaks one.  Hence: a True/False consensus stands unless a sample proves the opposite; an
-    Uncertain consensus stands only if no sample finds a proof either way.  ``verified`` when every
-    sentence the proof uses (its unsat core, and the conclusion) was translated the same by all samples.
+    Uncertain consensus stands only if no sample finds a proof either way.  Every sentence the verdict
+    rests on (for a proof: its unsat core and the conclusion; for Uncertain: all of them) needs a
+    majority translation of at least ``threshold`` of the samples.  ``verified`` when those sentences
+    were translated identically by every sample.
     """
     assert consensus.verdict is not None and consensus.formalization is not None
     label = consensus.verdict.label
@@ -286,6 +290,19 @@ def vote_consensus(problem: Problem, consensus: SampleOutcome, samples: list[Sam
         used = [*consensus.verdict.certificate.premises_used, len(shares) - 1]
     unanimous = bool(shares) and all(shares[i] == 1.0 for i in used)
     weakest = min((shares[i] for i in used), default=1.0)
+    if weakest < threshold:
+        j = min(used, key=lambda i: shares[i])
+        sentence = consensus.formalization.conclusion if j == len(shares) - 1 else consensus.formalization.premises[j]
+        reason = (
+            f"the {label} verdict rests on {sentence.sentence!r}, whose samples agree only {weakest:.0%} "
+            f"(threshold {threshold:.0%})"
+        )
+        return Answer(
+            problem_id=problem.id,
+            value=None,
+            status="abstained",
+            evidence=evidence.model_copy(update={"reason": reason}),
+        )
     evidence = evidence.model_copy(
         update={"reason": f"per-sentence consensus; weakest sentence agreement {weakest:.0%}"}
     )
