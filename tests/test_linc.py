@@ -203,3 +203,12 @@ def test_sentence_voting_abstains_when_a_sentence_it_rests_on_has_no_majority() 
     answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
     assert answer.status == "abstained"
     assert "'Nutty is a squirrel.', whose samples agree only 33%" in answer.evidence.reason
+
+
+def test_cot_answer_parsing() -> None:
+    from thinkgraph.agents.cot import parse_cot_answer
+
+    assert parse_cot_answer("... so\n**Answer:** Uncertain") == "Uncertain"
+    assert parse_cot_answer("Answer: True\nwait, re-reading... Answer: False") == "False"
+    assert parse_cot_answer("Therefore the conclusion is false.") == "False"
+    assert parse_cot_answer("Bob is unknown to me") is None

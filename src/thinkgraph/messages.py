@@ -108,6 +108,7 @@ class Evidence(_Record):
     agreement: float = 0.0
     reason: str = ""
     solver_agreement: dict[str, str] = Field(default_factory=dict)
+    rationales: tuple[str, ...] = ()  # the model's own reasoning, when that is all there is (chain of thought)
 
 
 class Answer(_Record):

@@ -21,6 +21,9 @@ COT_SYSTEM = (
 )
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:\-]?\s*\**\s*(true|false|uncertain|unknown)", re.IGNORECASE)
+_CLOSING = re.compile(
+    r"(?:conclusion|statement|it)\s+(?:is|must be|would be)\s+\**(true|false|uncertain|unknown)\b", re.IGNORECASE
+)
 
 
 def render_cot_prompt(problem: Problem) -> list[ChatMessage]:
@@ -30,7 +33,8 @@ def render_cot_prompt(problem: Problem) -> list[ChatMessage]:
 
 
 def parse_cot_answer(text: str) -> Label | None:
-    found = _ANSWER.findall(text)
+    """The label after the last 'Answer:'; failing that, the last 'the conclusion is X'."""
+    found = _ANSWER.findall(text) or _CLOSING.findall(text)
     if not found:
         return None
     word = found[-1].lower()
@@ -59,7 +63,9 @@ def cot_vote(problem: Problem, texts: Sequence[str]) -> Answer:
             problem_id=problem.id,
             value=None,
             status="abstained",
-            evidence=Evidence(samples=len(texts), failed_samples=failed, reason="no sample named an answer"),
+            evidence=Evidence(
+                samples=len(texts), failed_samples=failed, reason="no sample named an answer", rationales=tuple(texts)
+            ),
         )
     label, n = counts.most_common(1)[0]
     return Answer(
@@ -72,5 +78,6 @@ def cot_vote(problem: Problem, texts: Sequence[str]) -> Answer:
             failed_samples=failed,
             agreement=n / len(texts),
             reason="chain-of-thought: no formal check",
+            rationales=tuple(texts),
         ),
     )
