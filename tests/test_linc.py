@@ -168,15 +168,28 @@ def test_sentence_voting_builds_a_consensus_that_outvotes_per_sample_errors() ->
     assert "per-sentence consensus" in answer.evidence.reason
 
 
-def test_sentence_voting_vetoes_uncertain_when_a_sample_finds_a_proof() -> None:
+def test_sentence_voting_prefers_a_sample_proof_over_an_uncertain_consensus() -> None:
     def override(sentence: str, i: int) -> str | None:
         if sentence == "No mammal is a reptile.":
             return "∀x (Mammal(x) → ¬Reptile(x))" if i == 0 else "∀x (Mammal(x) → Furry(x))"
         return None
 
     answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
-    assert answer.status == "abstained"
-    assert "consensus says Uncertain" in answer.evidence.reason and "1 prove False" in answer.evidence.reason
+    assert (answer.value, answer.status) == ("False", "voted")
+    assert "1 sample formalization(s) prove False" in answer.evidence.reason
+    assert answer.evidence.formalization is not None and answer.evidence.formalization.sample == 0
+
+
+def test_sentence_voting_ignores_proofs_of_a_different_conclusion() -> None:
+    def override(sentence: str, i: int) -> str | None:
+        if sentence == "Nutty is a reptile.":
+            return "Reptile(nutty)" if i < 2 else "Mammal(nutty)"
+        if sentence == "No mammal is a reptile.":
+            return "∀x (Mammal(x) → Furry(x))"
+        return None
+
+    answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
+    assert (answer.value, answer.status) == ("Uncertain", "voted")  # the proof of Mammal(nutty) is not evidence
 
 
 def test_astream_yields_events_live_then_the_answer() -> None:
@@ -194,15 +207,14 @@ def test_astream_yields_events_live_then_the_answer() -> None:
     assert kinds[0] == "run_started" and kinds[-1] == "run_finished" and kinds.count("node_started") == 4
 
 
-def test_sentence_voting_abstains_when_a_sentence_it_rests_on_has_no_majority() -> None:
-    variants = {1: "Squirrel(nutty) ∧ Cute(nutty)", 2: "Squirrel(nutty) ∨ Rodent(nutty)"}
-
+def test_sentence_voting_abstains_when_samples_prove_both_ways() -> None:
     def override(sentence: str, i: int) -> str | None:
-        return variants.get(i) if sentence == "Nutty is a squirrel." else None
+        if sentence == "No mammal is a reptile.":
+            return {0: "∀x (Mammal(x) → Furry(x))", 1: "∀x (Mammal(x) → Reptile(x))"}.get(i)
+        return None
 
     answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
-    assert answer.status == "abstained"
-    assert "'Nutty is a squirrel.', whose samples agree only 33%" in answer.evidence.reason
+    assert answer.status == "abstained" and "both True and False" in answer.evidence.reason
 
 
 def test_cot_answer_parsing() -> None:

@@ -251,14 +251,18 @@ def vote(
 def vote_consensus(
     problem: Problem, consensus: SampleOutcome, samples: list[SampleOutcome], threshold: float = 0.5
 ) -> Answer:
-    """Per-sentence voting: the consensus formalization decides; the samples can only veto.
+    """Per-sentence voting: decide from the consensus formalization, weighing proofs above their absence.
 
     A proof needs every link to be right, so a translation error rarely creates one, while it easily
-    breaks one.  Hence: a True/False consensus stands unless a sample proves the opposite; an
-    Uncertain consensus stands only if no sample finds a proof either way.  Every sentence the verdict
-    rests on (for a proof: its unsat core and the conclusion; for Uncertain: all of them) needs a
-    majority translation of at least ``threshold`` of the samples.  ``verified`` when those sentences
-    were translated identically by every sample.
+    breaks one.  Hence:
+
+    * a True/False consensus stands unless a sample formalization proves the opposite;
+    * an Uncertain consensus yields to a sample formalization that proves True/False from the same
+      conclusion formula (the consensus lost a link), unless samples prove both ways;
+    * otherwise Uncertain stands when at least ``threshold`` of the sample formalizations agree.
+
+    ``verified`` when every sentence a proof rests on (its unsat core and the conclusion) was
+    translated identically by all samples; ``voted`` otherwise.
     """
     assert consensus.verdict is not None and consensus.formalization is not None
     label = consensus.verdict.label
@@ -271,43 +275,52 @@ def vote_consensus(
         failed_samples=sum(o.label is None for o in samples),
         agreement=counts[label] / len(samples) if samples else 1.0,
     )
-    proofs = {k: v for k, v in counts.items() if k != "Uncertain"}
-    rivals = {k: v for k, v in proofs.items() if k != label}
-    if rivals:
-        rival = ", ".join(f"{v} prove {k}" for k, v in rivals.items())
-        reason = f"the per-sentence consensus says {label}, but of the samples {rival}"
+
+    def answer(value: Label | None, status: AnswerStatus, reason: str, **update: object) -> Answer:
         return Answer(
             problem_id=problem.id,
-            value=None,
-            status="abstained",
-            evidence=evidence.model_copy(update={"reason": reason}),
+            value=value,
+            status=status,
+            evidence=evidence.model_copy(update={"reason": reason, **update}),
         )
+
     shares = consensus.sentence_agreement
-    used: list[int]
-    if label == "Uncertain":
-        used = list(range(len(shares)))
-    else:
+    if label != "Uncertain":
+        rivals = counts.get("False" if label == "True" else "True", 0)
+        if rivals:
+            return answer(None, "abstained", f"the consensus proves {label}, but {rivals} sample(s) prove the opposite")
         used = [*consensus.verdict.certificate.premises_used, len(shares) - 1]
-    unanimous = bool(shares) and all(shares[i] == 1.0 for i in used)
-    weakest = min((shares[i] for i in used), default=1.0)
-    if weakest < threshold:
-        j = min(used, key=lambda i: shares[i])
-        sentence = consensus.formalization.conclusion if j == len(shares) - 1 else consensus.formalization.premises[j]
+        weakest = min((shares[i] for i in used), default=1.0)
+        status: AnswerStatus = "verified" if weakest == 1.0 else "voted"
+        return answer(
+            label, status, f"per-sentence consensus; weakest agreement among the sentences used {weakest:.0%}"
+        )
+
+    goal = consensus.formalization.conclusion.formula
+    provers = [
+        o
+        for o in samples
+        if o.label in ("True", "False") and o.formalization is not None and o.formalization.conclusion.formula == goal
+    ]
+    proved = {o.label for o in provers}
+    if len(proved) > 1:
+        return answer(None, "abstained", "sample formalizations prove both True and False")
+    if provers:
+        best = provers[0]
         reason = (
-            f"the {label} verdict rests on {sentence.sentence!r}, whose samples agree only {weakest:.0%} "
-            f"(threshold {threshold:.0%})"
+            f"the consensus is Uncertain, but {len(provers)} sample formalization(s) prove {best.label} "
+            "from the same conclusion; a missing proof is weaker evidence than a found one"
         )
-        return Answer(
-            problem_id=problem.id,
-            value=None,
-            status="abstained",
-            evidence=evidence.model_copy(update={"reason": reason}),
+        return answer(best.label, "voted", reason, verdict=best.verdict, formalization=best.formalization)
+    share = counts["Uncertain"] / len(samples) if samples else 1.0
+    if share < threshold:
+        return answer(
+            None,
+            "abstained",
+            f"only {counts['Uncertain']} of {len(samples)} sample formalizations agree on Uncertain "
+            f"(threshold {threshold:.0%})",
         )
-    evidence = evidence.model_copy(
-        update={"reason": f"per-sentence consensus; weakest sentence agreement {weakest:.0%}"}
-    )
-    status: AnswerStatus = "verified" if unanimous and label != "Uncertain" else "voted"
-    return Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
+    return answer("Uncertain", "voted", "per-sentence consensus; no formalization proves either way")
 
 
 def _cross_check(problem: Problem, answer: Answer, winner: SampleOutcome, second: Prover) -> Answer:
