@@ -1,7 +1,8 @@
 """LINC: translate to first-order logic, prove each sample, vote — as plain functions.
 
 The steps are plain (testable without LangGraph); :mod:`thinkgraph.graphs.linc` wires them into a
-graph.  Voting rules:
+graph.  Two ways to vote: ``sentence`` (default; see :func:`vote_consensus`) proves the formalization
+made of each sentence's majority formula, and ``program`` (LINC's own) votes over the samples' verdicts:
 
 * a sample *fails* when a sentence could not be formalized, the solver timed out, or its premises
   are inconsistent; failures count against agreement;
@@ -25,7 +26,6 @@ from thinkgraph.logic.fol import FOLParseError, parse, to_unicode, vocabulary
 from thinkgraph.messages import (
     Answer,
     AnswerStatus,
-    Certificate,
     Evidence,
     Formalization,
     Label,
@@ -348,7 +348,7 @@ def abstain(problem: Problem, reason: str) -> Answer:
 
 
 __all__ = [
-    "Certificate",
+    "CONSENSUS",
     "LincConfig",
     "SampleOutcome",
     "abstain",
@@ -358,4 +358,5 @@ __all__ = [
     "split_sentences",
     "translate_problem",
     "vote",
+    "vote_consensus",
 ]
