@@ -223,4 +223,5 @@ def test_cot_answer_parsing() -> None:
     assert parse_cot_answer("... so\n**Answer:** Uncertain") == "Uncertain"
     assert parse_cot_answer("Answer: True\nwait, re-reading... Answer: False") == "False"
     assert parse_cot_answer("Therefore the conclusion is false.") == "False"
+    assert parse_cot_answer('Therefore, the conclusion "Fiona is round" is True.') == "True"
     assert parse_cot_answer("Bob is unknown to me") is None

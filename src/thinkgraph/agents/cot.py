@@ -22,7 +22,8 @@ COT_SYSTEM = (
 
 _ANSWER = re.compile(r"answer\s*(?:is)?\s*[:\-]?\s*\**\s*(true|false|uncertain|unknown)", re.IGNORECASE)
 _CLOSING = re.compile(
-    r"(?:conclusion|statement|it)\s+(?:is|must be|would be)\s+\**(true|false|uncertain|unknown)\b", re.IGNORECASE
+    r"(?:conclusion|statement)\b[^.\n]{0,100}?\b(?:is|must be|would be)\s+\**(true|false|uncertain|unknown)\b",
+    re.IGNORECASE,
 )
 
 
