@@ -183,13 +183,33 @@ def test_sentence_voting_prefers_a_sample_proof_over_an_uncertain_consensus() ->
 def test_sentence_voting_ignores_proofs_of_a_different_conclusion() -> None:
     def override(sentence: str, i: int) -> str | None:
         if sentence == "Nutty is a reptile.":
-            return "Reptile(nutty)" if i < 2 else "Mammal(nutty)"
-        if sentence == "No mammal is a reptile.":
-            return "∀x (Mammal(x) → Furry(x))"
+            return "Reptile(nutty)" if i < 2 else "Rodent(nutty)"
+        if sentence == "All rodents are mammals.":
+            return "∀x (Mammal(x) → Rodent(x))"  # the converse: breaks the chain, passes the checks
         return None
 
     answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
-    assert (answer.value, answer.status) == ("Uncertain", "voted")  # the proof of Mammal(nutty) is not evidence
+    assert (answer.value, answer.status) == ("Uncertain", "voted")  # the proof of Rodent(nutty) is not evidence
+
+
+def test_uncertain_consensus_with_an_unfaithful_formula_abstains() -> None:
+    def override(sentence: str, i: int) -> str | None:
+        return "∀x (Mammal(x) → True(x))" if sentence == "No mammal is a reptile." else None
+
+    answer = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence"))
+    assert answer.status == "abstained" and "faithfulness" in answer.evidence.reason
+    relaxed = solve_sync(PROBLEM, translator(GOOD, override), config=cfg(vote="sentence", check_faithfulness=False))
+    assert (relaxed.value, relaxed.status) == ("Uncertain", "voted")
+
+
+def test_faithfulness_checks() -> None:
+    from thinkgraph.agents.translator import faithfulness_issues
+
+    assert faithfulness_issues("Round people are not big.", "∀x ((Round(x) ∧ Person(x)) → ¬Big(x))") == []
+    assert faithfulness_issues("The dog chases the cat.", "Chase(dog, cat)") == []
+    assert "negation" in faithfulness_issues("If Bob is quiet then Bob is blue.", "¬Quiet(bob) → Blue(bob)")[0]
+    assert "True" in faithfulness_issues("If it eats the cow then it is red.", "∀x (Eats(x, cow) → True(x))")[0]
+    assert faithfulness_issues("Bo is an academic researcher.", "AcademicResearcher(bo)") == []
 
 
 def test_astream_yields_events_live_then_the_answer() -> None:

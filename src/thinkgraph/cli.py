@@ -194,6 +194,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
         limit=args.limit,
         config=_config(args),
         out=args.out,
+        offset=args.offset,
     )
     print(json.dumps(summary))
     return 0
@@ -271,6 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("dataset", choices=["proofwriter", "prontoqa", "folio"])
     ev.add_argument("file")
     ev.add_argument("--limit", type=int, default=20)
+    ev.add_argument("--offset", type=int, default=0, help="skip this many problems first")
     ev.add_argument("--out", help="write per-problem results (JSON lines) here")
     _model_args(ev)
     ev.set_defaults(func=cmd_eval)

@@ -21,7 +21,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
-from thinkgraph.agents.translator import SampleResult, SentenceTranslator, TranslatorConfig, Vocab, majority
+from thinkgraph.agents.translator import (
+    SampleResult,
+    SentenceTranslator,
+    TranslatorConfig,
+    Vocab,
+    faithfulness_issues,
+    majority,
+)
 from thinkgraph.logic.fol import FOLParseError, parse, to_unicode, vocabulary
 from thinkgraph.messages import (
     Answer,
@@ -53,6 +60,7 @@ class LincConfig:
     threshold: float = 0.5
     prover_timeout_s: float = 5.0
     strict_vocabulary: bool = False  # a conclusion predicate unknown to the premises fails the sample
+    check_faithfulness: bool = True  # an Uncertain consensus needs every formula to pass faithfulness checks
 
 
 CONSENSUS = -1  # sample index of the per-sentence majority formalization
@@ -194,11 +202,12 @@ def vote(
     outcomes: list[SampleOutcome],
     threshold: float,
     second: Prover | None = None,
+    check_faithfulness: bool = True,
 ) -> Answer:
     """Decide from proved samples (see the module docstring); a consensus outcome, when present,
     is decided by :func:`vote_consensus`."""
     if outcomes and outcomes[0].is_consensus and outcomes[0].label is not None:
-        answer = vote_consensus(problem, outcomes[0], outcomes[1:], threshold)
+        answer = vote_consensus(problem, outcomes[0], outcomes[1:], threshold, check_faithfulness)
         if answer.status == "abstained" or second is None:
             return answer
         return _cross_check(problem, answer, outcomes[0], second)
@@ -249,7 +258,11 @@ def vote(
 
 
 def vote_consensus(
-    problem: Problem, consensus: SampleOutcome, samples: list[SampleOutcome], threshold: float = 0.5
+    problem: Problem,
+    consensus: SampleOutcome,
+    samples: list[SampleOutcome],
+    threshold: float = 0.5,
+    check_faithfulness: bool = True,
 ) -> Answer:
     """Per-sentence voting: decide from the consensus formalization, weighing proofs above their absence.
 
@@ -259,7 +272,10 @@ def vote_consensus(
     * a True/False consensus stands unless a sample formalization proves the opposite;
     * an Uncertain consensus yields to a sample formalization that proves True/False from the same
       conclusion formula (the consensus lost a link), unless samples prove both ways;
-    * otherwise Uncertain stands when at least ``threshold`` of the sample formalizations agree.
+    * otherwise Uncertain stands when at least ``threshold`` of the sample formalizations agree and
+      (``check_faithfulness``) every consensus formula passes the model-free checks of
+      :func:`~thinkgraph.agents.translator.faithfulness_issues` — an Uncertain verdict depends on
+      every sentence, so one unfaithful translation is enough to doubt it.
 
     ``verified`` when every sentence a proof rests on (its unsat core and the conclusion) was
     translated identically by all samples; ``voted`` otherwise.
@@ -313,6 +329,15 @@ def vote_consensus(
         )
         return answer(best.label, "voted", reason, verdict=best.verdict, formalization=best.formalization)
     share = counts["Uncertain"] / len(samples) if samples else 1.0
+    if check_faithfulness:
+        for item in (*consensus.formalization.premises, consensus.formalization.conclusion):
+            issues = faithfulness_issues(item.sentence, item.formula)
+            if issues:
+                reason = (
+                    f"Uncertain rests on every sentence, and {item.formula!r} fails a faithfulness check for "
+                    f"{item.sentence!r}: {issues[0]}"
+                )
+                return answer(None, "abstained", reason)
     if share < threshold:
         return answer(
             None,

@@ -17,12 +17,14 @@ from thinkgraph.agents.linc import LincConfig
 from thinkgraph.messages import Answer, Problem
 
 
-def load_problems(dataset: str, path: str | Path, limit: int | None) -> list[Problem]:
+def load_problems(dataset: str, path: str | Path, limit: int | None, offset: int = 0) -> list[Problem]:
     from thinkgraph.evals.datasets import load_folio, load_logiclm
 
     if dataset == "folio":
-        return [r.problem() for r in load_folio(path)][:limit]
-    return load_logiclm(path, limit)
+        problems = [r.problem() for r in load_folio(path)]
+    else:
+        problems = load_logiclm(path)
+    return problems[offset : None if limit is None else offset + limit]
 
 
 def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
@@ -103,10 +105,11 @@ def run_eval(
     limit: int | None,
     config: LincConfig,
     out: str | Path | None = None,
+    offset: int = 0,
 ) -> dict[str, Any]:
     from thinkgraph.llm import load_model
 
-    problems = load_problems(dataset, path, limit)
+    problems = load_problems(dataset, path, limit, offset)
     model = load_model(model_spec)
 
     async def go() -> dict[str, Any]:

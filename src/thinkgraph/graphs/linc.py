@@ -80,7 +80,9 @@ def build_linc_graph(
 
     async def decide(state: LincState) -> LincState:
         with tracer.node("vote") as info:
-            answer = await asyncio.to_thread(vote, state["problem"], state["outcomes"], config.threshold, second)
+            answer = await asyncio.to_thread(
+                vote, state["problem"], state["outcomes"], config.threshold, second, config.check_faithfulness
+            )
             info["summary"] = f"{answer.value} [{answer.status}]"
         return {"answer": answer}
 
