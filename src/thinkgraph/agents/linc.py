@@ -239,20 +239,10 @@ def vote(
         agreement=agreement,
     )
     if len(ranked) > 1 and ranked[1][1] == n:
-        return Answer(
-            problem_id=problem.id,
-            value=None,
-            status="abstained",
-            evidence=evidence.model_copy(update={"reason": f"tie between {label} and {ranked[1][0]}"}),
-        )
+        return abstain(problem, f"tie between {label} and {ranked[1][0]}", evidence)
     if agreement < threshold:
         reason = f"only {n} of {total} samples agree on {label} (threshold {threshold:.0%})"
-        return Answer(
-            problem_id=problem.id,
-            value=None,
-            status="abstained",
-            evidence=evidence.model_copy(update={"reason": reason}),
-        )
+        return abstain(problem, reason, evidence)
     answer = Answer(problem_id=problem.id, value=label, status="verified" if n == total else "voted", evidence=evidence)
     return _cross_check(problem, answer, winner, second) if second is not None else answer
 
@@ -359,17 +349,14 @@ def _cross_check(problem: Problem, answer: Answer, winner: SampleOutcome, second
     )
     if other.label != winner.verdict.label and not other.timed_out:
         reason = f"{second.name} says {other.label} where {winner.verdict.solver} says {winner.verdict.label}"
-        return Answer(
-            problem_id=problem.id,
-            value=None,
-            status="abstained",
-            evidence=evidence.model_copy(update={"reason": reason}),
-        )
+        return abstain(problem, reason, evidence)
     return answer.model_copy(update={"evidence": evidence})
 
 
-def abstain(problem: Problem, reason: str) -> Answer:
-    return Answer(problem_id=problem.id, value=None, status="abstained", evidence=Evidence(reason=reason))
+def abstain(problem: Problem, reason: str, evidence: Evidence | None = None) -> Answer:
+    """An abstention that keeps whatever evidence was gathered and says why."""
+    evidence = (evidence or Evidence()).model_copy(update={"reason": reason})
+    return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence)
 
 
 __all__ = [
