@@ -99,8 +99,11 @@ def test_parse_error_is_fed_back_and_repaired() -> None:
             return "Squirrel(nutty)"
         return base._script(request, i)  # type: ignore[operator]
 
-    answer_ = solve_sync(PROBLEM, ScriptedModel(answer), config=cfg())
+    ctx = RunContext()
+    answer_ = solve_sync(PROBLEM, ScriptedModel(answer), config=cfg(), ctx=ctx)
     assert (answer_.value, answer_.status) == ("False", "verified")
+    summary = next(e for e in ctx.tracer.events if e.kind == "node_finished" and e.node == "translate")
+    assert "15/15 samples parsed (3 after a repair turn)" in summary.summary  # type: ignore[union-attr]
 
 
 def test_vocabulary_is_aligned_across_sentences() -> None:

@@ -84,14 +84,15 @@ class SampleOutcome:
 
 
 async def translate_problem(problem: Problem, translator: SentenceTranslator) -> list[list[SampleResult]]:
-    """Samples for each premise, then the conclusion (last).  Sentences go in order, so the names
-    the greedy sample used so far are offered to the next sentence."""
+    """Samples for each premise, then the conclusion (last).  Sentences go in order, so with
+    ``vocabulary_hint`` the names the first parsed sample used so far are offered to the next sentence."""
+    hint = translator.config.vocabulary_hint
     vocab = Vocab()
     out: list[list[SampleResult]] = []
     for sentence in [*problem.premises, problem.conclusion]:
         results = await translator.translate(sentence, vocab.predicate_names())
         first = next((r.formula for r in results if r.formula is not None), None)
-        if first is not None:
+        if hint and first is not None:
             vocab.align(parse(first))
         out.append(results)
     return out

@@ -59,7 +59,10 @@ def build_linc_graph(
             per_sentence = await translate_problem(state["problem"], translator)
             ok = sum(r.formula is not None for rs in per_sentence for r in rs)
             total = sum(len(rs) for rs in per_sentence)
-            info["summary"] = f"{ok}/{total} samples parsed over {len(per_sentence)} sentences"
+            repaired = sum(r.repaired for rs in per_sentence for r in rs)
+            info["summary"] = (
+                f"{ok}/{total} samples parsed ({repaired} after a repair turn) over {len(per_sentence)} sentences"
+            )
         return {"translations": per_sentence}
 
     async def formalize(state: LincState) -> LincState:
