@@ -1,168 +1,105 @@
-"""Typed messages exchanged between nodes, and the trace events a run emits.
+"""Typed messages exchanged between nodes, and the trace events a run emits — the generic core.
 
-Every record is a frozen pydantic model with a ``kind`` tag, so a whole run (its messages and its
-trace) serialises to JSON and loads back identical::
+A message is a frozen pydantic model that subclasses :class:`Message` and declares a ``kind`` tag::
+
+    class Summary(Message):
+        kind: Literal["summary"] = "summary"
+        text: str
+
+Subclassing registers the kind, so a workflow's state (plain JSON, safe to checkpoint) loads back into
+the right type with :func:`load_message`.  Nothing here is about logic: the logic task's records
+(``Problem``, ``Verdict``, ``Answer``…) live in :mod:`thinkgraph.logic.records` and are re-exported
+here for convenience; a workflow about something else defines its own result type the same way.
+
+Trace events are records too, behind one TypeAdapter, so a whole trace round-trips through JSON::
 
     event = TRACE_EVENT.validate_json(TRACE_EVENT.dump_json(event))
-
-Formulas travel as strings in FOLIO's Unicode notation (see :mod:`thinkgraph.logic.fol`).
 """
 
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-Label = Literal["True", "False", "Uncertain"]
-AnswerStatus = Literal["verified", "voted", "abstained"]
 
+class Record(BaseModel):
+    """A frozen record that refuses unknown fields."""
 
-class _Record(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-# ----------------------------------------------------------------------------- problem and logic
+_Record = Record  # backwards-compatible private name
 
 
-class Problem(_Record):
-    """Premises in English and a conclusion whose truth value is asked."""
-
-    kind: Literal["problem"] = "problem"
-    id: str = ""
-    premises: tuple[str, ...]
-    conclusion: str
-    gold: Label | None = None
+class MessageError(ValueError):
+    """A message could not be loaded (unknown kind, invalid fields)."""
 
 
-class Predicate(_Record):
-    name: str
-    arity: int
-    description: str = ""
+_KINDS: dict[str, type[Message]] = {}
 
 
-class SentenceFormula(_Record):
-    """One formula and the sentence it came from (``index`` = -1 for the conclusion)."""
+class Message(Record):
+    """Base class of every message a node reads or writes.  Subclasses set ``kind`` (a Literal default)."""
 
-    index: int
-    sentence: str
-    formula: str
+    kind: str
+    #: what a run ends as when this message is its output; overridden by result types that can abstain
+    ending_field: ClassVar[str | None] = None
 
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
 
-class Formalization(_Record):
-    """Formulas for the premises and conclusion over one shared vocabulary."""
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kw: Any) -> None:
+        super().__pydantic_init_subclass__(**kw)
+        field = cls.model_fields.get("kind")
+        kind = field.default if field is not None else None
+        if not isinstance(kind, str) or not kind:
+            raise TypeError(f"message type {cls.__name__} must declare kind: Literal['...'] = '...'")
+        old = _KINDS.get(kind)
+        if old is not None and (old.__module__, old.__qualname__) != (cls.__module__, cls.__qualname__):
+            raise TypeError(f"message kind {kind!r} is already used by {old.__module__}.{old.__qualname__}")
+        _KINDS[kind] = cls
 
-    kind: Literal["formalization"] = "formalization"
-    premises: tuple[SentenceFormula, ...]
-    conclusion: SentenceFormula
-    predicates: tuple[Predicate, ...] = ()
-    constants: tuple[str, ...] = ()
-    sample: int = 0
+    @classmethod
+    def kind_name(cls) -> str:
+        return str(cls.model_fields["kind"].default)
 
-
-class Countermodel(_Record):
-    """A finite model: its domain, what each constant denotes, and the true atoms."""
-
-    domain: tuple[str, ...]
-    constants: dict[str, str] = Field(default_factory=dict)
-    true_atoms: tuple[str, ...] = ()
-
-    def render(self) -> str:
-        consts = ", ".join(f"{k}={v}" for k, v in sorted(self.constants.items()))
-        atoms = ", ".join(self.true_atoms) if self.true_atoms else "(none)"
-        return f"domain {{{', '.join(self.domain)}}}; {consts or 'no constants'}; true: {atoms}"
-
-
-class Certificate(_Record):
-    """Why a verdict holds.
-
-    For True/False: ``premises_used`` is an unsat core (indices into the premises).
-    For Uncertain: ``model_goal_true`` and ``model_goal_false`` are countermodels each way.
-    """
-
-    premises_used: tuple[int, ...] = ()
-    model_goal_true: Countermodel | None = None
-    model_goal_false: Countermodel | None = None
-    note: str = ""
+    def abstained(self) -> bool:
+        """Whether this message, as a run's output, is an abstention (result types override)."""
+        return False
 
 
-class Verdict(_Record):
-    kind: Literal["verdict"] = "verdict"
-    label: Label
-    solver: str
-    certificate: Certificate = Certificate()
-    timed_out: bool = False
-    inconsistent_premises: bool = False
-    seconds: float = 0.0
+def message_type(kind: str) -> type[Message]:
+    """The registered message class for ``kind``."""
+    try:
+        return _KINDS[kind]
+    except KeyError:
+        raise MessageError(f"unknown message kind {kind!r}; known: {', '.join(sorted(_KINDS))}") from None
 
 
-class Evidence(_Record):
-    """What backs an answer: the solver certificate, the formalization it came from and the vote."""
-
-    verdict: Verdict | None = None
-    formalization: Formalization | None = None
-    votes: dict[str, int] = Field(default_factory=dict)
-    samples: int = 0
-    failed_samples: int = 0
-    agreement: float = 0.0
-    reason: str = ""
-    solver_agreement: dict[str, str] = Field(default_factory=dict)
-    rationales: tuple[str, ...] = ()  # the model's own reasoning, when that is all there is (chain of thought)
+def message_kinds() -> dict[str, type[Message]]:
+    return dict(_KINDS)
 
 
-class Answer(_Record):
-    kind: Literal["answer"] = "answer"
-    problem_id: str = ""
-    value: Label | None
-    status: AnswerStatus
-    evidence: Evidence = Evidence()
-
-    def render(self) -> str:
-        head = f"{self.value if self.value is not None else '—'} [{self.status}]"
-        ev = self.evidence
-        lines = [head]
-        if ev.votes:
-            lines.append(
-                f"votes {dict(sorted(ev.votes.items()))} over {ev.samples} samples"
-                f" ({ev.failed_samples} failed), agreement {ev.agreement:.0%}"
-            )
-        if ev.reason:
-            lines.append(f"reason: {ev.reason}")
-        if ev.verdict is not None:
-            cert = ev.verdict.certificate
-            if ev.verdict.label in ("True", "False") and ev.formalization is not None:
-                lines.append(f"proof by {ev.verdict.solver} from premises:")
-                for i in cert.premises_used:
-                    p = ev.formalization.premises[i]
-                    lines.append(f"  [{i + 1}] {p.formula}    ({p.sentence})")
-                c = ev.formalization.conclusion
-                lines.append(f"  ⊢ {'' if ev.verdict.label == 'True' else '¬'}{c.formula}")
-            elif ev.formalization is not None:
-                lines.append(f"formalization checked by {ev.verdict.solver}:")
-                for i, p in enumerate(ev.formalization.premises):
-                    lines.append(f"  [{i + 1}] {p.formula}    ({p.sentence})")
-                lines.append(f"  ? {ev.formalization.conclusion.formula}    ({ev.formalization.conclusion.sentence})")
-            if cert.model_goal_true is not None:
-                lines.append(f"a model where the conclusion holds: {cert.model_goal_true.render()}")
-            if cert.model_goal_false is not None:
-                lines.append(f"a model where it fails: {cert.model_goal_false.render()}")
-            if cert.note:
-                lines.append(cert.note)
-        if ev.solver_agreement:
-            lines.append(f"solvers: {ev.solver_agreement}")
-        return "\n".join(lines)
+def load_message(data: dict[str, Any]) -> Message:
+    """Validate a JSON object back into its registered message type (by its ``kind``)."""
+    if not isinstance(data, dict) or "kind" not in data:
+        raise MessageError("a message must be a JSON object with a 'kind'")
+    cls = message_type(str(data["kind"]))
+    return cls.model_validate(data)
 
 
 # ----------------------------------------------------------------------------- chat
 
 
-class ChatMessage(_Record):
+class ChatMessage(Record):
     role: Literal["system", "user", "assistant"]
     content: str
 
 
-class Usage(_Record):
+class Usage(Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
 
@@ -174,7 +111,7 @@ def _now() -> float:
     return time.time()
 
 
-class _Event(_Record):
+class _Event(Record):
     run_id: str = ""
     node: str = ""
     at: float = Field(default_factory=_now)
@@ -189,6 +126,7 @@ class RunStarted(_Event):
 class RunFinished(_Event):
     kind: Literal["run_finished"] = "run_finished"
     seconds: float
+    ending: str = "answered"
     output: dict[str, Any] = Field(default_factory=dict)
 
 
@@ -200,6 +138,32 @@ class NodeFinished(_Event):
     kind: Literal["node_finished"] = "node_finished"
     seconds: float
     summary: str = ""
+
+
+class NodeFailed(_Event):
+    """A node raised: it did not finish (no check mark); ``error_type`` names the typed error."""
+
+    kind: Literal["node_failed"] = "node_failed"
+    seconds: float
+    error: str
+    error_type: str = ""
+
+
+class RouteChosen(_Event):
+    """A conditional route was taken: the field read, its value, the next node and why."""
+
+    kind: Literal["route_chosen"] = "route_chosen"
+    on: str
+    value: str
+    target: str
+    reason: str = ""
+
+
+class Interrupted(_Event):
+    """A node paused for a person; ``payload`` is what it asks them."""
+
+    kind: Literal["interrupted"] = "interrupted"
+    payload: dict[str, Any] = Field(default_factory=dict)
 
 
 class ModelRequest(_Event):
@@ -235,10 +199,70 @@ class Note(_Event):
 
 
 TraceEvent = Annotated[
-    RunStarted | RunFinished | NodeStarted | NodeFinished | ModelRequest | ModelResponse | ToolCall | Note,
+    RunStarted
+    | RunFinished
+    | NodeStarted
+    | NodeFinished
+    | NodeFailed
+    | RouteChosen
+    | Interrupted
+    | ModelRequest
+    | ModelResponse
+    | ToolCall
+    | Note,
     Field(discriminator="kind"),
 ]
 TRACE_EVENT: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
 
-Message = Annotated[Problem | Formalization | Verdict | Answer, Field(discriminator="kind")]
-MESSAGE: TypeAdapter[Message] = TypeAdapter(Message)
+
+# The logic task's records, re-exported for existing imports (``from thinkgraph.messages import Answer``).
+from thinkgraph.logic.records import (  # noqa: E402
+    MESSAGE,
+    Answer,
+    AnswerStatus,
+    Certificate,
+    Countermodel,
+    Evidence,
+    Formalization,
+    Label,
+    Predicate,
+    Problem,
+    SentenceFormula,
+    Verdict,
+)
+
+__all__ = [
+    "MESSAGE",
+    "TRACE_EVENT",
+    "Answer",
+    "AnswerStatus",
+    "Certificate",
+    "ChatMessage",
+    "Countermodel",
+    "Evidence",
+    "Formalization",
+    "Interrupted",
+    "Label",
+    "Message",
+    "MessageError",
+    "ModelRequest",
+    "ModelResponse",
+    "NodeFailed",
+    "NodeFinished",
+    "NodeStarted",
+    "Note",
+    "Predicate",
+    "Problem",
+    "Record",
+    "RouteChosen",
+    "RunFinished",
+    "RunStarted",
+    "SentenceFormula",
+    "ToolCall",
+    "TraceEvent",
+    "Usage",
+    "Verdict",
+    "load_message",
+    "message_kinds",
+    "message_type",
+]

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thinkgraph.messages import TRACE_EVENT, NodeFinished, NodeStarted, TraceEvent, Usage
+from thinkgraph.messages import TRACE_EVENT, Message, NodeFailed, NodeFinished, NodeStarted, TraceEvent, Usage
 
 current_node: contextvars.ContextVar[str] = contextvars.ContextVar("thinkgraph_node", default="")
+current_run: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("thinkgraph_run", default=None)
 
 
 class BudgetExceeded(RuntimeError):
@@ -30,6 +31,10 @@ class BudgetExceeded(RuntimeError):
         super().__init__(f"budget exceeded: {what} limit {limit:g}")
         self.what = what
         self.limit = limit
+
+
+class RunContextMismatch(RuntimeError):
+    """A model wrapper bound to one run was used inside another run (its calls would be mis-accounted)."""
 
 
 class Tracer:
@@ -114,8 +119,19 @@ class Tracer:
         info: dict[str, Any] = {"summary": ""}
         try:
             yield info
-        finally:
+        except BaseException as exc:
+            self.emit(
+                NodeFailed(
+                    node=name,
+                    seconds=time.perf_counter() - start,
+                    error=str(exc) or type(exc).__name__,
+                    error_type=type(exc).__name__,
+                )
+            )
+            raise
+        else:
             self.emit(NodeFinished(node=name, seconds=time.perf_counter() - start, summary=str(info["summary"])))
+        finally:
             current_node.reset(token)
 
 
@@ -129,31 +145,57 @@ class UsageLine:
     cost: float | None = None
 
 
-@dataclass
+@dataclass(frozen=True)
 class Budget:
+    """Limits for a run or for one node: model calls, tokens (prompt + completion), seconds."""
+
     max_calls: int | None = None
     max_tokens: int | None = None
     max_seconds: float | None = None
 
+    def __post_init__(self) -> None:
+        for name in ("max_calls", "max_tokens", "max_seconds"):
+            value = getattr(self, name)
+            if value is not None and (not isinstance(value, int | float) or value < 0):
+                raise ValueError(f"Budget.{name} must be a number >= 0 or None, not {value!r}")
+
+    def is_empty(self) -> bool:
+        return self.max_calls is None and self.max_tokens is None and self.max_seconds is None
+
+
+def _check_line(line: UsageLine, budget: Budget, elapsed: float, scope: str) -> None:
+    if budget.max_calls is not None and line.calls >= budget.max_calls:
+        raise BudgetExceeded(f"{scope}model calls", budget.max_calls)
+    if budget.max_tokens is not None and line.prompt_tokens + line.completion_tokens >= budget.max_tokens:
+        raise BudgetExceeded(f"{scope}tokens", budget.max_tokens)
+    if budget.max_seconds is not None and elapsed >= budget.max_seconds:
+        raise BudgetExceeded(f"{scope}seconds", budget.max_seconds)
+
 
 @dataclass
 class Ledger:
-    """Model usage per node and for the whole run; checks the budget before each call."""
+    """Model usage per node and for the whole run; checks the run's and the node's budget before each call."""
 
     budget: Budget = field(default_factory=Budget)
+    node_budgets: dict[str, Budget] = field(default_factory=dict)
     by_node: dict[str, UsageLine] = field(default_factory=dict)
     started: float = field(default_factory=time.perf_counter)
+    node_started: dict[str, float] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
-    def check(self) -> None:
-        total = self.total()
-        b = self.budget
-        if b.max_calls is not None and total.calls >= b.max_calls:
-            raise BudgetExceeded("model calls", b.max_calls)
-        if b.max_tokens is not None and total.prompt_tokens + total.completion_tokens >= b.max_tokens:
-            raise BudgetExceeded("tokens", b.max_tokens)
-        if b.max_seconds is not None and time.perf_counter() - self.started >= b.max_seconds:
-            raise BudgetExceeded("seconds", b.max_seconds)
+    def check(self, node: str | None = None) -> None:
+        """Raise :class:`BudgetExceeded` when the run (or ``node``, default: the current node) is spent."""
+        now = time.perf_counter()
+        _check_line(self.total(), self.budget, now - self.started, "")
+        node = current_node.get() if node is None else node
+        nb = self.node_budgets.get(node)
+        if nb is not None:
+            with self._lock:
+                line = self.by_node.get(node, UsageLine())
+            _check_line(line, nb, now - self.node_started.get(node, now), f"node {node}: ")
+
+    def mark_node_start(self, node: str) -> None:
+        self.node_started.setdefault(node, time.perf_counter())
 
     def record(self, node: str, usage: Usage, seconds: float, samples: int = 1, cost: float | None = None) -> None:
         with self._lock:
@@ -187,7 +229,42 @@ class Ledger:
 
 @dataclass
 class RunContext:
-    """Everything run-scoped an agent may need.  Create one per run."""
+    """Everything run-scoped a node may need.  Create one per run; it travels to the nodes through
+    LangGraph's run ``context`` (never through closures), so one compiled workflow serves many runs.
+
+    ``models`` maps a node name (or ``"default"``) to the model that node uses; ``provers`` maps a role
+    (``"main"``, ``"second"``) to a prover object that overrides the node's own choice; ``outputs``
+    collects every message a finished node wrote, in order (kept when a run ends early).
+    """
 
     tracer: Tracer = field(default_factory=Tracer)
     ledger: Ledger = field(default_factory=Ledger)
+    models: dict[str, Any] = field(default_factory=dict)
+    provers: dict[str, Any] = field(default_factory=dict)
+    outputs: list[tuple[str, Message]] = field(default_factory=list)
+    _managed: dict[int, Any] = field(default_factory=dict, repr=False)
+
+    @property
+    def run_id(self) -> str:
+        return self.tracer.run_id
+
+    @staticmethod
+    def current() -> RunContext | None:
+        """The run whose node is executing in this task or thread, if any."""
+        return current_run.get()
+
+    def model_for(self, node: str) -> Any:
+        """The model ``node`` uses (its own, else the default), wrapped once per run with retries and
+        accounting (:class:`~thinkgraph.llm.managed.ManagedModel`)."""
+        from thinkgraph.llm.managed import ManagedModel
+
+        inner = self.models.get(node, self.models.get("default"))
+        if inner is None:
+            return None
+        if isinstance(inner, ManagedModel):
+            inner.bind(self)
+            return inner
+        wrapped = self._managed.get(id(inner))
+        if wrapped is None:
+            wrapped = self._managed[id(inner)] = ManagedModel(inner, self)
+        return wrapped

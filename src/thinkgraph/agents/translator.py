@@ -10,126 +10,21 @@ recorded in the trace.
 
 from __future__ import annotations
 
-import json
+import asyncio
 import re
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from importlib import resources
 
-from thinkgraph.llm.base import ChatModel, ChatRequest, ModelError
-from thinkgraph.logic.fol import (
-    Atom,
-    Const,
-    FOLParseError,
-    ForAll,
-    Formula,
-    Func,
-    Var,
-    parse,
-    to_unicode,
-    vocabulary,
-)
+from pydantic import BaseModel, ConfigDict, Field
+
+from thinkgraph.agents.examples import Example, ExampleBank, shape
+from thinkgraph.agents.faithfulness import faithfulness_issues
+from thinkgraph.agents.prompts import FOL_GRAMMAR, SYSTEM_PROMPT, render_prompt, render_repair
+from thinkgraph.agents.vocab import Vocab, constant_key, predicate_key
+from thinkgraph.llm.base import ChatModel, ChatRequest, ModelError, ModelUnavailable
+from thinkgraph.logic.fol import Atom, Const, FOLParseError, ForAll, Formula, Func, Var, parse, to_unicode, vocabulary
+from thinkgraph.logic.records import TranslationSample
 from thinkgraph.messages import ChatMessage
-
-SYSTEM_PROMPT = (
-    "You translate one English sentence into first-order logic.\n"
-    "Notation: ∀x (...) for all, ∃x (...) there exists, ¬ not, ∧ and, ∨ or, ⊕ either-or (exclusive), "
-    "→ implies, ↔ if and only if.\n"
-    "Predicates are capitalised words applied to arguments, like Big(anne) or Likes(x, y). "
-    "Constants are lower-case names of individuals, like anne or lion (drop 'the'). "
-    "Variables are x, y, z and must be bound by ∀ or ∃.\n"
-    "Reuse the predicate and constant names already in use when they fit. "
-    "Answer with the formula only, on one line."
-)
-
-# GBNF for the notation above: any output it admits is a well-formed formula (balanced parentheses,
-# known connectives), so constrained decoding removes syntax errors altogether.
-FOL_GRAMMAR = r"""
-root    ::= formula
-formula ::= unary (" " binop " " unary)*
-unary   ::= "¬" unary | quant | atom | "(" formula ")"
-quant   ::= ("∀" | "∃") var " " unary
-atom    ::= pred "(" term (", " term)* ")"
-pred    ::= [A-Z] [a-zA-Z0-9]{0,40}
-term    ::= [a-z] [a-zA-Z0-9_]{0,40}
-var     ::= [x-z]
-binop   ::= "∧" | "∨" | "→" | "↔" | "⊕"
-"""
-
-
-@dataclass(frozen=True)
-class Example:
-    sentence: str
-    formula: str
-
-
-_SHAPE_WORDS = frozenset(
-    "not no if then and or either both neither nor all every each some someone something somebody everyone "
-    "everything anyone anything nothing nobody they it them is are does do only unless but".split()
-)
-
-
-def shape(text: str) -> set[str]:
-    """What an example must share with a sentence to be a good model for it: its logical words and
-    the number of 'the'-phrases, not its content words (examples use other names on purpose)."""
-    words = re.findall(r"[a-z]+", text.lower())
-    feats = {w for w in words if w in _SHAPE_WORDS}
-    feats.add(f"the*{min(words.count('the'), 3)}")
-    feats.add(f"comma*{min(text.count(','), 2)}")
-    feats.add(f"len*{min(len(words) // 4, 4)}")
-    if not feats & {"not", "no", "nothing", "nobody", "neither", "nor"}:
-        feats.add("positive")
-    return feats
-
-
-@dataclass
-class ExampleBank:
-    """Few-shot examples: a fixed set (a cacheable prompt prefix) plus the ``k`` most similar in shape."""
-
-    examples: list[Example]
-
-    @classmethod
-    def default(cls) -> ExampleBank:
-        text = resources.files("thinkgraph.data").joinpath("fol_examples.jsonl").read_text(encoding="utf-8")
-        return cls([Example(**json.loads(line)) for line in text.splitlines() if line.strip()])
-
-    def select(self, sentence: str, k: int) -> list[Example]:
-        """The ``k`` examples closest in shape, most similar last (nearest the question)."""
-        if k <= 0:
-            return []
-        query = shape(sentence)
-
-        def score(e: Example) -> float:
-            feats = shape(e.sentence)
-            same_polarity = ("positive" in feats) == ("positive" in query)
-            return len(query & feats) / (len(query | feats) or 1) * (1.0 if same_polarity else 0.2)
-
-        best = sorted(self.examples, key=score, reverse=True)[:k]
-        return list(reversed(best))
-
-
-def render_prompt(
-    sentence: str, fixed: Sequence[Example], nearest: Sequence[Example] = (), known: Sequence[str] = ()
-) -> list[ChatMessage]:
-    """The messages for translating ``sentence``: the fixed examples first (an unchanging, cacheable
-    prefix), then the examples nearest in shape, then the sentence."""
-    msgs = [ChatMessage(role="system", content=SYSTEM_PROMPT)]
-    for ex in [*fixed, *nearest]:
-        msgs.append(ChatMessage(role="user", content=f"Sentence: {ex.sentence}"))
-        msgs.append(ChatMessage(role="assistant", content=ex.formula))
-    hint = f"Predicates in use: {', '.join(known)}.\n" if known else ""
-    msgs.append(ChatMessage(role="user", content=f"{hint}Sentence: {sentence}"))
-    return msgs
-
-
-def render_repair(previous: list[ChatMessage], output: str, error: str) -> list[ChatMessage]:
-    return [
-        *previous,
-        ChatMessage(role="assistant", content=output),
-        ChatMessage(role="user", content=f"{error} Write the corrected formula only, on one line."),
-    ]
-
 
 _FENCE = re.compile(r"```[a-zA-Z]*")
 
@@ -176,111 +71,25 @@ def _constants_to_vars(f: Formula, names: set[str]) -> Formula:
     return fol.map_atoms(f, lambda a: Atom(a.pred, tuple(term(t) for t in a.args)), term)
 
 
-# ----------------------------------------------------------------------------- faithfulness checks
-
-_NEGATION = re.compile(r"\b(not|no|never|nothing|nobody|none|neither|nor|without)\b|n't\b", re.IGNORECASE)
 
 
-_IRREGULAR = {"people": "person", "men": "man", "women": "woman", "children": "child", "mice": "mouse"}
+SampleResult = TranslationSample  # the earlier name
 
 
-def _stems(text: str) -> set[str]:
-    words = [w.lower() for w in re.findall(r"[A-Za-z]+", text) if len(w) >= 3]
-    return {predicate_key(_IRREGULAR.get(w, w)) for w in words}
+class TranslatorConfig(BaseModel):
+    """How sentences are translated.  Validated: a misspelt or out-of-range setting raises at once."""
 
+    model_config = ConfigDict(frozen=True, extra="forbid")
 
-def _pieces(name: str) -> list[str]:
-    return [p for p in re.findall(r"[A-Z]?[a-z]+|[A-Z]+(?![a-z])", name) if len(p) >= 3] or [name]
-
-
-def faithfulness_issues(sentence: str, formula: str) -> list[str]:
-    """Model-free checks that a formula can be a translation of its sentence.
-
-    * polarity: a negation in the formula needs a negation word in the sentence, and vice versa;
-    * grounding: every predicate must name a word of the sentence (a piece of a CamelCase name is
-      enough; a plural or verb ending may differ), so ``True(x)`` for "…then it eats the cow" fails.
-    """
-    issues = []
-    if bool(_NEGATION.search(sentence)) != ("¬" in formula):
-        issues.append("negation in the formula and in the sentence do not match")
-    words = _stems(sentence)
-    for name, _arity in sorted(vocabulary([parse(formula)]).predicates):
-        stems = [predicate_key(p) for p in _pieces(name)]
-        if not any(st.startswith(w) or w.startswith(st) for st in stems for w in words if min(len(st), len(w)) >= 3):
-            issues.append(f"the predicate {name} names no word of the sentence")
-    return issues
-
-
-# ----------------------------------------------------------------------------- vocabulary alignment
-
-
-def predicate_key(name: str) -> str:
-    """Names that differ only in case, underscores, 'is'/'are' prefixes or a plural/3rd-person 's'."""
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
-    key = re.sub(r"^(is|are|does)(?=[a-z]{3})", "", key)
-    if len(key) > 3 and key.endswith("ies"):
-        key = key[:-3] + "y"
-    elif len(key) > 3 and key.endswith("s") and not key.endswith("ss"):
-        key = key[:-1]
-    return key
-
-
-def constant_key(name: str) -> str:
-    key = re.sub(r"[^a-z0-9]", "", name.lower())
-    return re.sub(r"^the(?=[a-z]{2})", "", key)
-
-
-@dataclass
-class Vocab:
-    """The shared vocabulary of one formalization: canonical names keyed by their alignment key."""
-
-    predicates: dict[tuple[str, int], str] = field(default_factory=dict)
-    constants: dict[str, str] = field(default_factory=dict)
-
-    def align(self, f: Formula) -> Formula:
-        """Rename predicates/constants onto names already in use; record new ones."""
-        from thinkgraph.logic import fol
-
-        def term(t: Var | Const | Func) -> Var | Const | Func:
-            if isinstance(t, Const):
-                return Const(self.constants.setdefault(constant_key(t.name), t.name))
-            if isinstance(t, Func):
-                return Func(t.name, tuple(term(a) for a in t.args))
-            return t
-
-        def atom(a: Atom) -> Atom:
-            name = self.predicates.setdefault((predicate_key(a.pred), len(a.args)), a.pred)
-            return Atom(name, tuple(term(t) for t in a.args))
-
-        return fol.map_atoms(f, atom, term)
-
-    def predicate_names(self) -> list[str]:
-        return [f"{n}({', '.join('xyzwuv'[i] for i in range(a))})" for (_, a), n in self.predicates.items()]
-
-
-# ----------------------------------------------------------------------------- the agent
-
-
-@dataclass
-class SampleResult:
-    index: int
-    raw: str
-    formula: str | None = None
-    error: str | None = None
-    repaired: bool = False
-
-
-@dataclass
-class TranslatorConfig:
-    samples: int = 3
-    temperature: float = 0.7
-    greedy_first: bool = True
-    fixed_examples: bool = False  # every example as a fixed, cacheable prompt prefix
-    nearest_examples: int = 3  # then the k examples nearest in shape, right before the sentence
-    vocabulary_hint: bool = False  # list predicates used so far (hurt a 1.5B model: it copied them)
-    use_grammar: bool = True
-    repair: bool = True
-    max_tokens: int = 96
+    samples: int = Field(default=3, ge=1, le=64, description="samples per sentence")
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0, description="temperature of the non-greedy samples")
+    greedy_first: bool = Field(default=True, description="the first sample is greedy (temperature 0)")
+    fixed_examples: bool = Field(default=False, description="every example as a fixed, cacheable prompt prefix")
+    nearest_examples: int = Field(default=3, ge=0, le=32, description="examples nearest in shape per sentence")
+    vocabulary_hint: bool = Field(default=False, description="list predicates used so far (hurt a 1.5B model)")
+    use_grammar: bool = Field(default=True, description="constrain output with the GBNF grammar of the notation")
+    repair: bool = Field(default=True, description="send an unparsable sample back once with the parser's message")
+    max_tokens: int = Field(default=96, ge=1, le=4096)
     seed: int = 0
 
 
@@ -304,9 +113,7 @@ class SentenceTranslator:
             grammar=FOL_GRAMMAR if c.use_grammar else None,
         )
 
-    async def translate(self, sentence: str, known: Sequence[str] = ()) -> list[SampleResult]:
-        import asyncio
-
+    async def translate(self, sentence: str, known: Sequence[str] = ()) -> list[TranslationSample]:
         c = self.config
         fixed = self.bank.examples if c.fixed_examples else []
         known = known if c.vocabulary_hint else ()
@@ -321,30 +128,33 @@ class SentenceTranslator:
         raws = [text for resp in responses for text in resp.texts]
         results = [self._check(i, raw) for i, raw in enumerate(raws)]
         if c.repair:
-            await asyncio.gather(*[self._repair(messages, r) for r in results if r.error is not None])
+            repaired = await asyncio.gather(*[self._repair(messages, r) for r in results])
+            results = list(repaired)
         return results
 
     @staticmethod
-    def _check(index: int, raw: str) -> SampleResult:
+    def _check(index: int, raw: str) -> TranslationSample:
         text = extract_formula(raw)
         try:
-            return SampleResult(index, raw, to_unicode(check_formula(text)))
+            return TranslationSample(index=index, raw=raw, formula=to_unicode(check_formula(text)))
         except FOLParseError as err:
-            return SampleResult(index, raw, error=err.feedback())
+            return TranslationSample(index=index, raw=raw, error=err.feedback())
 
-    async def _repair(self, messages: list[ChatMessage], result: SampleResult) -> None:
-        assert result.error is not None
+    async def _repair(self, messages: list[ChatMessage], result: TranslationSample) -> TranslationSample:
+        """A new sample: ``result`` itself when it parsed, else the outcome of one repair turn."""
+        if result.error is None:
+            return result
         request = self._request(render_repair(messages, result.raw, result.error), 1, 0.0, self.config.seed)
         try:
             response = await self.model.chat(request)
+        except ModelUnavailable:
+            raise  # a set-up failure, not a bad sample
         except ModelError as exc:
-            result.error += f" (repair failed: {exc})"
-            return
+            return result.model_copy(update={"error": f"{result.error} (repair failed: {exc})"})
         fixed = self._check(result.index, response.texts[0])
         if fixed.formula is not None:
-            result.formula, result.error, result.repaired = fixed.formula, None, True
-        else:
-            result.error = f"{fixed.error} (after one repair)"
+            return result.model_copy(update={"formula": fixed.formula, "error": None, "repaired": True})
+        return result.model_copy(update={"error": f"{fixed.error} (after one repair)"})
 
 
 def majority(formulas: Sequence[str | None]) -> tuple[str | None, float]:
@@ -354,3 +164,33 @@ def majority(formulas: Sequence[str | None]) -> tuple[str | None, float]:
         return None, 0.0
     best, n = counts.most_common(1)[0]
     return best, n / len(formulas)
+
+
+__all__ = [
+    "FOL_GRAMMAR",
+    "SYSTEM_PROMPT",
+    "Atom",
+    "Const",
+    "Example",
+    "ExampleBank",
+    "ForAll",
+    "Formula",
+    "Func",
+    "SampleResult",
+    "SentenceTranslator",
+    "TranslationSample",
+    "TranslatorConfig",
+    "Var",
+    "Vocab",
+    "check_formula",
+    "constant_key",
+    "extract_formula",
+    "faithfulness_issues",
+    "majority",
+    "parse",
+    "predicate_key",
+    "render_prompt",
+    "render_repair",
+    "shape",
+    "vocabulary",
+]

@@ -15,7 +15,7 @@ from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, sto
 
 from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, ModelError, RetryableModelError
 from thinkgraph.messages import ModelRequest, ModelResponse
-from thinkgraph.runtime import RunContext, current_node
+from thinkgraph.runtime import RunContext, RunContextMismatch, current_node, current_run
 
 
 class _RetryAfterOrBackoff:
@@ -32,7 +32,13 @@ class _RetryAfterOrBackoff:
 
 
 class ManagedModel:
-    """A :class:`ChatModel` that adds retries, concurrency, accounting and trace events to ``inner``."""
+    """A :class:`ChatModel` that adds retries, concurrency, accounting and trace events to ``inner``.
+
+    Its calls are accounted to **the run they happen in**: inside a workflow node that is the node's
+    run (found through a context variable — the one way the run context travels).  ``ctx`` binds a
+    wrapper to one run for use outside a workflow; using a bound wrapper inside a different run raises
+    :class:`~thinkgraph.runtime.RunContextMismatch` rather than recording the calls in the wrong place.
+    """
 
     def __init__(
         self,
@@ -46,16 +52,40 @@ class ManagedModel:
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        self.ctx = ctx or RunContext()
+        self._bound = ctx
+        self._fallback = RunContext()
         self.max_attempts = max_attempts
         self.max_concurrency = max_concurrency
         self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
 
+    def bind(self, ctx: RunContext) -> None:
+        """Bind to ``ctx`` (the run that owns this wrapper); a wrapper bound to another run refuses."""
+        if self._bound is not None and self._bound is not ctx:
+            raise RunContextMismatch(
+                f"this ManagedModel({self.name}) belongs to run {self._bound.run_id}, not {ctx.run_id}: "
+                "pass the plain model (each run wraps it itself) or the run's own ctx"
+            )
+        self._bound = ctx
+
+    @property
+    def ctx(self) -> RunContext:
+        """The run this call is accounted to."""
+        run = current_run.get()
+        if run is not None:
+            if self._bound is not None and self._bound is not run:
+                raise RunContextMismatch(
+                    f"ManagedModel({self.name}) was built for run {self._bound.run_id} but is called inside run "
+                    f"{run.run_id}: pass the plain model to the workflow instead of a ManagedModel"
+                )
+            return run
+        return self._bound or self._fallback
+
     async def chat(self, request: ChatRequest) -> ChatResponse:
-        self.ctx.ledger.check()
+        ctx = self.ctx
+        ctx.ledger.check()
         call_id = uuid.uuid4().hex[:10]
-        tracer = self.ctx.tracer
+        tracer = ctx.tracer
         tracer.emit(ModelRequest(call_id=call_id, model=self.name, messages=request.messages, params=request.params()))
         start = time.perf_counter()
         try:
@@ -78,7 +108,7 @@ class ManagedModel:
             )
             raise
         seconds = time.perf_counter() - start
-        self.ctx.ledger.record(
+        ctx.ledger.record(
             current_node.get(), response.usage, seconds, samples=len(response.choices), cost=response.cost
         )
         tracer.emit(

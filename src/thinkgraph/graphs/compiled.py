@@ -1,0 +1,607 @@
+"""A checked workflow compiled to LangGraph once, and the runs it makes.
+
+The graph state is plain JSON (messages as dicts, keyed by kind), so checkpoints never unpickle
+anything; every message is validated when a node writes it and again when a node reads it.  The run
+context (models per node, provers, tracer, ledger, budgets) travels per run through LangGraph's run
+``context`` — one compiled graph serves any number of concurrent runs.
+
+A run ends typed (:class:`RunResult.ending`):
+
+* ``answered`` / ``abstained`` — the output message (``abstained`` when it says so);
+* ``budget_exhausted`` — a run or node budget ran out; the messages of finished nodes are kept;
+* ``step_limit`` — a loop reached ``max_steps``; the state reached is kept;
+* ``interrupted`` — a node waits for a person (resume with ``resume=...``);
+* ``failed`` — a model kept failing after its retries; the error and the messages so far are kept.
+
+Set-up failures (no model for a node that needs one, weights not installed, a bad input) raise.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import inspect
+import json
+import operator
+import time
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Literal, TypedDict
+
+from thinkgraph.graphs.errors import RunSetupError, StepLimitReached
+from thinkgraph.graphs.node import NodeContext, NodeSpec, get_node
+from thinkgraph.graphs.workflow import END, Workflow, has_cycle, norm_case
+from thinkgraph.messages import (
+    Message,
+    MessageError,
+    NodeFailed,
+    NodeFinished,
+    NodeStarted,
+    Note,
+    RouteChosen,
+    RunFinished,
+    RunStarted,
+    TraceEvent,
+    load_message,
+    message_type,
+)
+from thinkgraph.runtime import BudgetExceeded, RunContext, current_node, current_run
+
+Ending = Literal["answered", "abstained", "budget_exhausted", "step_limit", "interrupted", "failed"]
+INPUT = "(input)"
+
+
+def _merge_messages(a: dict[str, list[Any]] | None, b: dict[str, list[Any]] | None) -> dict[str, list[Any]]:
+    """Messages accumulate per kind; parallel branches append, nothing is overwritten."""
+    out = dict(a or {})
+    for kind, entries in (b or {}).items():
+        out[kind] = [*out.get(kind, []), *entries]
+    return out
+
+
+def _merge_dict(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
+    return {**(a or {}), **(b or {})}
+
+
+class State(TypedDict, total=False):
+    messages: Annotated[dict[str, list[Any]], _merge_messages]  # kind -> [{"node", "data"}]
+    outputs: Annotated[dict[str, Any], _merge_dict]  # node -> {kind: data} (its latest output)
+    routes: Annotated[dict[str, str], _merge_dict]  # routed node -> the next node it chose
+    steps: Annotated[int, operator.add]
+
+
+@dataclass
+class RunResult:
+    """How a run ended, its output message, and every message finished nodes wrote (in order)."""
+
+    run_id: str
+    workflow: str
+    ending: Ending
+    output: Message | None
+    messages: list[tuple[str, Message]] = field(default_factory=list)
+    error: str = ""
+    interrupt: dict[str, Any] | None = None
+    usage: dict[str, Any] = field(default_factory=dict)
+    seconds: float = 0.0
+    thread: str | None = None
+    from_checkpoint: bool = False  # a finished thread: the stored answer, nothing ran
+
+    def latest(self, cls: type[Message]) -> Message | None:
+        """The last message of type ``cls`` written in this run (or the input)."""
+        for _node, m in reversed(self.messages):
+            if isinstance(m, cls):
+                return m
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "workflow": self.workflow,
+            "ending": self.ending,
+            "output": self.output.model_dump(mode="json") if self.output is not None else None,
+            "error": self.error,
+            "interrupt": self.interrupt,
+            "usage": self.usage,
+            "seconds": round(self.seconds, 4),
+            "thread": self.thread,
+            "from_checkpoint": self.from_checkpoint,
+            "messages": [{"node": n, "message": m.model_dump(mode="json")} for n, m in self.messages],
+        }
+
+
+class NodeOutputError(TypeError):
+    """A node returned something it did not declare (a developer error in the node)."""
+
+
+def _accepts(fn: Callable[..., Any], name: str) -> bool:
+    try:
+        return name in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+class _NodeRunner:
+    """The LangGraph node for one workflow node: reads typed inputs, runs, validates and writes outputs."""
+
+    def __init__(self, wf: Workflow, name: str, spec: NodeSpec) -> None:
+        use = wf.nodes[name]
+        self.name = name
+        self.spec = spec
+        self.params = spec.params.model_validate(use.params)
+        self.call = spec.instantiate(self.params)
+        target = spec.fn.__call__ if spec.is_class else spec.fn
+        self.pass_ctx = _accepts(target, "ctx")
+        self.pass_params = _accepts(target, "params")
+        self.max_steps = wf.max_steps
+        self.route = next((r for r in wf.routes if r.source == name), None)
+
+    def _inputs(self, state: State) -> dict[str, Any]:
+        messages = state.get("messages", {})
+        kwargs: dict[str, Any] = {}
+        for r in self.spec.reads:
+            entries = messages.get(r.kind, [])
+            if r.many:
+                kwargs[r.name] = [r.type.model_validate(e["data"]) for e in entries]
+            elif entries:
+                kwargs[r.name] = r.type.model_validate(entries[-1]["data"])
+            elif r.optional:
+                kwargs[r.name] = None
+            else:
+                raise RunSetupError(f"node {self.name} ({self.spec.name}) needs a {r.kind} message and none was written")
+        return kwargs
+
+    def _outputs(self, result: Any) -> list[Message]:
+        if result is None:
+            items: list[Any] = []
+        elif isinstance(result, list | tuple):
+            items = list(result)
+        else:
+            items = [result]
+        allowed = self.spec.writes
+        for m in items:
+            if not isinstance(m, Message) or (allowed and not isinstance(m, allowed)):
+                declared = ", ".join(t.__name__ for t in allowed) or "nothing"
+                raise NodeOutputError(
+                    f"node {self.name} ({self.spec.name}) returned {type(m).__name__}; it declares it writes {declared}"
+                )
+        return items
+
+    def _choose(self, outputs: list[Message], ctx: RunContext) -> str:
+        assert self.route is not None
+        r = self.route
+        value: Any = None
+        found = False
+        for m in outputs:
+            if r.on in type(m).model_fields:
+                value, found = getattr(m, r.on), True
+                break
+        key = norm_case(value) if found else "null"
+        target = r.cases.get(key, r.default)
+        reason = ""
+        for m in outputs:
+            reason = str(getattr(m, "reason", "") or "")
+            if reason:
+                break
+        if target is None:
+            raise RunSetupError(
+                f"route after {self.name}: {r.on}={key!r} matches no case ({', '.join(r.cases)}) and there is no default"
+            )
+        ctx.tracer.emit(RouteChosen(node=self.name, on=r.on, value=key, target=target, reason=reason))
+        return target
+
+    async def __call__(self, state: State, runtime: Any) -> dict[str, Any]:
+        from langgraph.errors import GraphBubbleUp
+
+        ctx: RunContext = runtime.context
+        if self.max_steps is not None and state.get("steps", 0) >= self.max_steps:
+            raise StepLimitReached(self.max_steps, self.name)
+        run_token = current_run.set(ctx)
+        node_token = current_node.set(self.name)
+        tracer = ctx.tracer
+        start = time.perf_counter()
+        try:
+            kwargs = self._inputs(state)
+            if self.pass_ctx:
+                kwargs["ctx"] = NodeContext(self.name, ctx, self.spec)
+            if self.pass_params:
+                kwargs["params"] = self.params
+            if "model" in self.spec.needs and ctx.model_for(self.name) is None:
+                raise RunSetupError(f"node {self.name} ({self.spec.name}) needs a model: pass model=... or --model SPEC")
+            ctx.ledger.mark_node_start(self.name)
+            tracer.emit(NodeStarted(node=self.name))
+            try:
+                outputs = self._outputs(await self.call(**kwargs))
+            except GraphBubbleUp:  # an interrupt: the node pauses, it has not failed
+                raise
+            except BaseException as exc:
+                tracer.emit(
+                    NodeFailed(
+                        node=self.name,
+                        seconds=time.perf_counter() - start,
+                        error=str(exc) or type(exc).__name__,
+                        error_type=type(exc).__name__,
+                    )
+                )
+                raise
+            update: dict[str, Any] = {
+                "messages": {},
+                "outputs": {self.name: {m.kind: m.model_dump(mode="json") for m in outputs}},
+                "steps": 1,
+            }
+            step = state.get("steps", 0)
+            for m in outputs:
+                entry = {"node": self.name, "step": step, "data": m.model_dump(mode="json")}
+                update["messages"].setdefault(m.kind, []).append(entry)
+            if self.route is not None:
+                update["routes"] = {self.name: self._choose(outputs, ctx)}
+            summary = "; ".join(_summary(m) for m in outputs)
+            tracer.emit(NodeFinished(node=self.name, seconds=time.perf_counter() - start, summary=summary))
+            ctx.outputs.extend((self.name, m) for m in outputs)
+            return update
+        finally:
+            current_node.reset(node_token)
+            current_run.reset(run_token)
+
+
+def _summary(m: Message) -> str:
+    fn = getattr(m, "summary", None)
+    if callable(fn):
+        with contextlib.suppress(Exception):
+            return str(fn())
+    render = getattr(m, "render", None)
+    if callable(render):
+        with contextlib.suppress(Exception):
+            return str(render()).splitlines()[0]
+    return m.kind
+
+
+def _route_fn(source: str) -> Callable[[State], str]:
+    def choose(state: State) -> str:
+        return state.get("routes", {}).get(source, "__end__")
+
+    choose.__name__ = f"route_{source.replace('.', '_')}"
+    return choose
+
+
+class CompiledWorkflow:
+    """A validated workflow compiled to LangGraph once.  Run it with :meth:`run` (async),
+    :meth:`run_sync`, or :meth:`astream` (trace events live, then the :class:`RunResult`)."""
+
+    def __init__(self, workflow: Workflow) -> None:
+        from langgraph.graph import END as LG_END
+        from langgraph.graph import START, StateGraph
+
+        self.workflow = workflow
+        self.name = workflow.name
+        self.input_type = message_type(workflow.input)
+        self.specs: dict[str, NodeSpec] = {}
+        g: Any = StateGraph(State, context_schema=RunContext)
+        for name, use in workflow.nodes.items():
+            spec = get_node(use.use)
+            assert spec is not None  # checked by validate()
+            self.specs[name] = spec
+            g.add_node(name, _NodeRunner(workflow, name, spec))
+        start = workflow.start_node
+        g.add_edge(START, start)
+        has_out = set()
+        for e in workflow.edges:
+            target = LG_END if e.target == END else e.target
+            if len(e.sources) == 1:
+                g.add_edge(e.sources[0], target)
+            else:
+                g.add_edge(list(e.sources), target)
+            has_out.update(e.sources)
+        for r in workflow.routes:
+            targets = {*r.cases.values(), *([r.default] if r.default else [])}
+            path_map = {t: (LG_END if t == END else t) for t in targets}
+            path_map["__end__"] = LG_END
+            g.add_conditional_edges(r.source, _route_fn(r.source), path_map)
+            has_out.add(r.source)
+        for name in workflow.nodes:
+            if name not in has_out:
+                g.add_edge(name, LG_END)
+        self.graph = g.compile()
+        self.output_kind = workflow.output or self._infer_output(has_out)
+        self.looping = has_cycle(workflow)
+        self.recursion_limit = (workflow.max_steps or len(workflow.nodes)) + 3
+        self.node_models = {n: u.model for n, u in workflow.nodes.items() if u.model}
+        self._loaded: dict[str, Any] = {}
+
+    def _infer_output(self, has_out: set[str]) -> str | None:
+        terminal = [n for n in self.workflow.nodes if n not in has_out]
+        kinds = {k for n in terminal for k in self.specs[n].write_kinds}
+        return kinds.pop() if len(kinds) == 1 else None
+
+    # ------------------------------------------------------------------ running
+
+    def _coerce_input(self, data: Message | Mapping[str, Any]) -> Message:
+        if isinstance(data, Message):
+            if not isinstance(data, self.input_type):
+                raise RunSetupError(
+                    f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}"
+                )
+            return data
+        if not isinstance(data, Mapping):
+            raise RunSetupError(f"input must be a {self.workflow.input} message or a JSON object, not {type(data).__name__}")
+        payload = dict(data)
+        payload.setdefault("kind", self.workflow.input)
+        if payload["kind"] != self.workflow.input:
+            raise RunSetupError(f"workflow {self.name} takes a {self.workflow.input} message, not {payload['kind']}")
+        try:
+            return load_message(payload)
+        except (MessageError, ValueError) as exc:
+            raise RunSetupError(f"invalid {self.workflow.input} input: {exc}") from exc
+
+    def _models(self, model: Any, models: Mapping[str, Any] | None) -> dict[str, Any]:
+        from thinkgraph.llm import load_model
+
+        out: dict[str, Any] = {}
+        if model is not None:
+            out["default"] = load_model(model) if isinstance(model, str) else model
+        for node_name, spec in self.node_models.items():
+            if spec not in self._loaded:
+                self._loaded[spec] = load_model(spec)
+            out[node_name] = self._loaded[spec]
+        for node_name, m in (models or {}).items():
+            out[node_name] = load_model(m) if isinstance(m, str) else m
+        return out
+
+    async def run(
+        self,
+        input: Message | Mapping[str, Any] | None,
+        *,
+        model: Any = None,
+        models: Mapping[str, Any] | None = None,
+        prover: Any = None,
+        second_prover: Any = None,
+        ctx: RunContext | None = None,
+        on_event: Callable[[TraceEvent], None] | None = None,
+        checkpoint: str | Path | None = None,
+        thread: str | None = None,
+        resume: Any = None,
+    ) -> RunResult:
+        """Run one input to its end (see the module docstring for the endings).
+
+        ``model`` is the default model (a :class:`~thinkgraph.llm.ChatModel` or a spec string); nodes
+        with their own ``model`` in the workflow use that.  With ``checkpoint`` (a SQLite file) and
+        ``thread``, state is saved after every node: the same call again resumes after the last finished
+        node, a finished thread returns its stored result at once, and ``resume`` answers an interrupt.
+        """
+        ctx = ctx or RunContext()
+        if (checkpoint is None) != (thread is None):
+            raise RunSetupError("checkpoint and thread go together: pass both or neither")
+        if resume is not None and checkpoint is None:
+            raise RunSetupError("resume needs the checkpoint and thread of the interrupted run")
+        message = self._coerce_input(input) if input is not None else None
+        ctx.models.update(self._models(model, models))
+        if prover is not None:
+            ctx.provers["main"] = prover
+        if second_prover is not None:
+            ctx.provers["second"] = second_prover
+        for name, use in self.workflow.nodes.items():
+            if use.budget is not None:
+                ctx.ledger.node_budgets[name] = use.budget
+        if self.workflow.budget is not None and ctx.ledger.budget.is_empty():
+            ctx.ledger.budget = self.workflow.budget
+        unsubscribe = ctx.tracer.subscribe(on_event) if on_event else None
+        try:
+            if checkpoint is not None:
+                assert thread is not None
+                return await self._run_checkpointed(message, ctx, Path(checkpoint), thread, resume)
+            if message is None:
+                raise RunSetupError(f"workflow {self.name} needs a {self.workflow.input} input")
+            return await self._invoke(self.graph, message, ctx, {}, None)
+        finally:
+            if unsubscribe:
+                unsubscribe()
+
+    def run_sync(self, input: Message | Mapping[str, Any] | None, **kw: Any) -> RunResult:
+        """:meth:`run` for code without an event loop."""
+        return asyncio.run(self.run(input, **kw))
+
+    async def astream(self, input: Message | Mapping[str, Any], **kw: Any) -> AsyncIterator[TraceEvent | RunResult]:
+        """Trace events as they happen, then the :class:`RunResult` last (what a chat UI shows live)."""
+        ctx: RunContext = kw.pop("ctx", None) or RunContext()
+        task = asyncio.create_task(self.run(input, ctx=ctx, **kw))
+        task.add_done_callback(lambda _t: ctx.tracer.close())
+        async for event in ctx.tracer.stream():
+            yield event
+        yield await task
+
+    def _initial(self, message: Message) -> dict[str, Any]:
+        data = message.model_dump(mode="json")
+        return {
+            "messages": {message.kind: [{"node": INPUT, "step": -1, "data": data}]},
+            "outputs": {},
+            "routes": {},
+            "steps": 0,
+        }
+
+    async def _invoke(
+        self, graph: Any, inp: Any, ctx: RunContext, config: dict[str, Any], thread: str | None
+    ) -> RunResult:
+        from langgraph.errors import GraphRecursionError
+
+        from thinkgraph.llm.base import ModelError, ModelUnavailable
+
+        start = time.perf_counter()
+        inputs = inp.model_dump(mode="json") if isinstance(inp, Message) else {}
+        ctx.tracer.emit(RunStarted(workflow=self.name, inputs=inputs))
+        cfg = {**config, "recursion_limit": self.recursion_limit}
+        prior = self._prior(inp)
+        ending: Ending
+        state: dict[str, Any] | None = None
+        error = ""
+        interrupt: dict[str, Any] | None = None
+        try:
+            payload = self._initial(inp) if isinstance(inp, Message) else inp
+            state = await graph.ainvoke(payload, cfg, context=ctx)
+        except BudgetExceeded as exc:
+            ending, error = "budget_exhausted", str(exc)
+        except StepLimitReached as exc:
+            ending, error = "step_limit", str(exc)
+        except GraphRecursionError as exc:
+            ending, error = "step_limit", f"step limit reached: {exc}"
+        except ModelUnavailable:
+            raise
+        except ModelError as exc:
+            ending, error = "failed", f"model failed: {type(exc).__name__}: {exc}"
+        messages = self._messages(state, prior, ctx)
+        output = None
+        if state is not None:
+            pending = state.get("__interrupt__") if isinstance(state, dict) else None
+            if pending:
+                ending = "interrupted"
+                first = pending[0]
+                value = getattr(first, "value", first)
+                interrupt = value if isinstance(value, dict) else {"value": value}
+            else:
+                output = self._output(messages)
+                ending = "abstained" if output is not None and output.abstained() else "answered"
+        seconds = time.perf_counter() - start
+        result = RunResult(
+            run_id=ctx.run_id,
+            workflow=self.name,
+            ending=ending,
+            output=output,
+            messages=messages,
+            error=error,
+            interrupt=interrupt,
+            usage=ctx.ledger.as_dict(),
+            seconds=seconds,
+            thread=thread,
+        )
+        ctx.tracer.emit(
+            RunFinished(
+                seconds=seconds,
+                ending=ending,
+                output={"output": result.to_dict()["output"], "error": error, "usage": result.usage},
+            )
+        )
+        return result
+
+    def _prior(self, inp: Any) -> list[tuple[str, Message]]:
+        return [(INPUT, inp)] if isinstance(inp, Message) else []
+
+    def _messages(
+        self, state: dict[str, Any] | None, prior: list[tuple[str, Message]], ctx: RunContext
+    ) -> list[tuple[str, Message]]:
+        """Messages in order: from the final graph state when there is one (it includes what earlier
+        processes wrote before a resume), else the input and what finished nodes wrote in this process."""
+        if state is None or "messages" not in state:
+            return [*prior, *ctx.outputs]
+        return _state_messages(state)
+
+    def _output(self, messages: list[tuple[str, Message]]) -> Message | None:
+        if self.output_kind is not None:
+            for _n, m in reversed(messages):
+                if m.kind == self.output_kind:
+                    return m
+            return None
+        written = [m for n, m in messages if n != INPUT]
+        return written[-1] if written else None
+
+    # ------------------------------------------------------------------ checkpoints
+
+    async def _run_checkpointed(
+        self, message: Message | None, ctx: RunContext, db: Path, thread: str, resume: Any
+    ) -> RunResult:
+        from langgraph.types import Command
+
+        async with open_checkpointer(db) as saver:
+            graph = self.graph.copy(update={"checkpointer": saver})
+            config: dict[str, Any] = {"configurable": {"thread_id": thread}}
+            snapshot = await graph.aget_state(config)
+            stored = dict(snapshot.values or {})
+            meta_key = _fingerprint(self.workflow)
+            if stored:
+                owner = (snapshot.metadata or {}).get("thinkgraph_workflow")
+                if owner and owner != meta_key:
+                    raise RunSetupError(
+                        f"thread {thread!r} in {db} belongs to another workflow; use a new --thread for {self.name}"
+                    )
+            config["metadata"] = {"thinkgraph_workflow": meta_key}
+            if resume is not None:
+                if not snapshot.next:
+                    raise RunSetupError(f"thread {thread!r} has nothing waiting to be resumed")
+                return await self._invoke(graph, Command(resume=resume), ctx, config, thread)
+            if stored and not snapshot.next:
+                return self._stored_result(stored, ctx, thread)
+            if stored and snapshot.next:
+                pending = [i for t in snapshot.tasks for i in getattr(t, "interrupts", ())]
+                if pending:
+                    value = getattr(pending[0], "value", pending[0])
+                    return RunResult(
+                        run_id=ctx.run_id,
+                        workflow=self.name,
+                        ending="interrupted",
+                        output=None,
+                        messages=_state_messages(stored),
+                        interrupt=value if isinstance(value, dict) else {"value": value},
+                        thread=thread,
+                        from_checkpoint=True,
+                    )
+                ctx.tracer.emit(
+                    Note(text=f"thread {thread}: resuming after the last finished node, at {', '.join(snapshot.next)}")
+                )
+                return await self._invoke(graph, None, ctx, config, thread)
+            if message is None:
+                raise RunSetupError(f"thread {thread!r} is new: give the {self.workflow.input} input")
+            return await self._invoke(graph, message, ctx, config, thread)
+
+    def _stored_result(self, stored: dict[str, Any], ctx: RunContext, thread: str) -> RunResult:
+        messages = _state_messages(stored)
+        output = self._output(messages)
+        return RunResult(
+            run_id=ctx.run_id,
+            workflow=self.name,
+            ending="abstained" if output is not None and output.abstained() else "answered",
+            output=output,
+            messages=messages,
+            thread=thread,
+            from_checkpoint=True,
+        )
+
+
+def _state_messages(state: Mapping[str, Any]) -> list[tuple[str, Message]]:
+    """Every message in a stored state, input first, then in the order nodes wrote them."""
+    entries: list[tuple[int, int, str, dict[str, Any]]] = []
+    for entries_of_kind in state.get("messages", {}).values():
+        for e in entries_of_kind:
+            entries.append((int(e.get("step", 0)), len(entries), e["node"], e["data"]))
+    entries.sort(key=lambda x: (x[0], x[1]))  # by the step that wrote them; stable within a step
+    return [(node_name, load_message(data)) for _s, _o, node_name, data in entries]
+
+
+def _fingerprint(wf: Workflow) -> str:
+    text = json.dumps(wf.to_dict(), sort_keys=True, default=str)
+    return f"{wf.name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
+
+
+@contextlib.asynccontextmanager
+async def open_checkpointer(db: Path) -> AsyncIterator[Any]:
+    """LangGraph's SQLite checkpointer with a strict serializer (no pickle, no import-path revival)
+    and a busy timeout for concurrent writers."""
+    try:
+        import aiosqlite
+        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
+        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+    except ImportError as exc:  # pragma: no cover - a dependency of the package
+        raise RunSetupError(f"checkpoints need langgraph-checkpoint-sqlite: pip install thinkgraph ({exc})") from exc
+    if db.is_dir():
+        raise RunSetupError(f"checkpoint {db} is a directory; give a file path")
+    db.parent.mkdir(parents=True, exist_ok=True)
+    conn = await aiosqlite.connect(str(db))
+    try:
+        await conn.execute("PRAGMA busy_timeout = 10000")
+        await conn.execute("PRAGMA journal_mode = WAL")
+        serde = JsonPlusSerializer(pickle_fallback=False, allowed_json_modules=None, allowed_msgpack_modules=None)
+        saver = AsyncSqliteSaver(conn, serde=serde)
+        yield saver
+    finally:
+        await conn.close()
+
+
+__all__ = ["CompiledWorkflow", "Ending", "NodeOutputError", "RunResult", "open_checkpointer"]

@@ -1,0 +1,571 @@
+"""The workflow builder: nodes, edges, routes, joins and loops — checked statically before anything runs.
+
+    wf = (
+        Workflow("my-linc", input="problem")
+        .add("translate", "linc.translate", {"samples": 5})
+        .add("prove", "linc.prove", {"timeout_s": 5})
+        .add("vote", "linc.vote")
+        .edge("translate", "prove")
+        .edge("prove", "vote")
+    )
+    compiled = wf.compile()              # every problem at once, or WorkflowError
+    result = compiled.run_sync(problem, model=load_model("local"))
+
+:meth:`Workflow.check` finds every problem at once — unknown node types, parameters that do not
+validate, dangling edges, unreachable nodes, an edge along which no message type passes, a node
+whose inputs nothing before it writes, route cases that name no node, a loop without ``max_steps`` —
+each with the node, the field path and the fix.  :meth:`Workflow.compile` compiles to LangGraph once
+(:mod:`thinkgraph.graphs.compiled`).
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel, ValidationError
+
+from thinkgraph.graphs.errors import WorkflowError, WorkflowIssue
+from thinkgraph.graphs.node import NodeSpec, get_node, registry
+from thinkgraph.messages import MessageError, message_kinds, message_type
+from thinkgraph.runtime import Budget
+
+if TYPE_CHECKING:
+    from thinkgraph.graphs.compiled import CompiledWorkflow
+
+END = "END"
+_MODEL_KINDS = ("local", "openai", "litellm", "replay")
+
+
+@dataclass
+class NodeUse:
+    """One node of a workflow: its name there, its registered type, its settings and model."""
+
+    name: str
+    use: str
+    params: dict[str, Any] = field(default_factory=dict)
+    model: str | None = None
+    budget: Budget | None = None
+
+
+@dataclass
+class Edge:
+    sources: tuple[str, ...]  # several sources: a join (the target waits for all of them)
+    target: str
+
+
+@dataclass
+class Route:
+    """After ``source``, go to ``cases[value of field on]``, else ``default``."""
+
+    source: str
+    on: str
+    cases: dict[str, str]
+    default: str | None = None
+
+
+def norm_case(value: Any) -> str:
+    """How route values compare: booleans as true/false, everything else as its string."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    return str(value)
+
+
+class Workflow:
+    """A graph of registered nodes, built in Python or loaded from YAML (:func:`load_workflow`)."""
+
+    def __init__(
+        self,
+        name: str,
+        *,
+        input: str = "problem",
+        output: str | None = None,
+        start: str | None = None,
+        max_steps: int | None = None,
+        description: str = "",
+        budget: Budget | None = None,
+    ) -> None:
+        self.name = name
+        self.input = input
+        self.output = output
+        self.start = start
+        self.max_steps = max_steps
+        self.description = description
+        self.budget = budget
+        self.nodes: dict[str, NodeUse] = {}
+        self.edges: list[Edge] = []
+        self.routes: list[Route] = []
+        self.source: str = ""  # the YAML file it came from, if any
+        self.locations: dict[str, tuple[int, int]] = {}  # field path -> (line, col) in ``source``
+
+    # ------------------------------------------------------------------ building
+
+    def add(
+        self,
+        name: str,
+        use: str,
+        params: Mapping[str, Any] | BaseModel | None = None,
+        *,
+        model: str | None = None,
+        budget: Budget | None = None,
+    ) -> Workflow:
+        """Add a node ``name`` of the registered type ``use`` with its parameters."""
+        if name in self.nodes:
+            raise WorkflowError([WorkflowIssue(f"node {name!r} is added twice", node=name, fix="use another name")])
+        if isinstance(params, BaseModel):
+            params = params.model_dump()
+        self.nodes[name] = NodeUse(name, use, dict(params or {}), model, budget)
+        return self
+
+    def edge(self, source: str, target: str) -> Workflow:
+        """After ``source``, run ``target`` (several edges from one node fan out in parallel)."""
+        self.edges.append(Edge((source,), target))
+        return self
+
+    def join(self, sources: Iterable[str], target: str) -> Workflow:
+        """Run ``target`` once all of ``sources`` (parallel branches) have finished; it can read every
+        branch's messages with a ``list[X]`` input (the messages channel appends, it never overwrites)."""
+        self.edges.append(Edge(tuple(sources), target))
+        return self
+
+    def route(self, source: str, on: str, cases: Mapping[Any, str], default: str | None = None) -> Workflow:
+        """After ``source``, go to the node named by ``cases`` for the value of its output's field ``on``."""
+        self.routes.append(Route(source, on, {norm_case(k): v for k, v in cases.items()}, default))
+        return self
+
+    def set_params(self, overrides: Mapping[str, Any]) -> Workflow:
+        """Override parameters: ``{"translate.samples": 5}`` (``NODE.PARAM``); ``NODE.model`` sets a model."""
+        issues = []
+        for key, value in overrides.items():
+            node_name, _, param = key.partition(".")
+            if node_name not in self.nodes or not param:
+                issues.append(
+                    WorkflowIssue(
+                        f"--set {key}: no node {node_name!r}" if param else f"--set {key}: expected NODE.PARAM=VALUE",
+                        fix=f"nodes are: {', '.join(self.nodes)}",
+                    )
+                )
+                continue
+            if param == "model":
+                self.nodes[node_name].model = str(value)
+            else:
+                self.nodes[node_name].params[param] = value
+        if issues:
+            raise WorkflowError(issues, self.name)
+        return self
+
+    def copy(self) -> Workflow:
+        wf = Workflow(
+            self.name,
+            input=self.input,
+            output=self.output,
+            start=self.start,
+            max_steps=self.max_steps,
+            description=self.description,
+            budget=self.budget,
+        )
+        wf.nodes = {k: NodeUse(v.name, v.use, dict(v.params), v.model, v.budget) for k, v in self.nodes.items()}
+        wf.edges = [Edge(e.sources, e.target) for e in self.edges]
+        wf.routes = [Route(r.source, r.on, dict(r.cases), r.default) for r in self.routes]
+        wf.source, wf.locations = self.source, dict(self.locations)
+        return wf
+
+    @property
+    def start_node(self) -> str | None:
+        return self.start or next(iter(self.nodes), None)
+
+    # ------------------------------------------------------------------ checking
+
+    def _issue(self, message: str, path: str = "", node: str = "", fix: str = "") -> WorkflowIssue:
+        issue = WorkflowIssue(message, path, node, fix)
+        if self.source:
+            line, col = self._locate(path)
+            issue = issue.located(self.source, line, col)
+        return issue
+
+    def _locate(self, path: str) -> tuple[int, int]:
+        while path:
+            if path in self.locations:
+                return self.locations[path]
+            path = path.rsplit(".", 1)[0] if "." in path else ""
+        return self.locations.get("", (0, 0))
+
+    def check(self) -> list[WorkflowIssue]:
+        """Every problem of this workflow (empty when it is valid)."""
+        issues: list[WorkflowIssue] = []
+        specs = self._check_nodes(issues)
+        self._check_input_output(issues, specs)
+        succ = self._check_edges(issues)
+        self._check_routes(issues, specs, succ)
+        if not self.nodes:
+            issues.append(self._issue("the workflow has no nodes", "nodes", fix="add at least one node"))
+            return issues
+        start = self.start_node
+        if self.start is not None and self.start not in self.nodes:
+            issues.append(self._unknown_node(self.start, "start"))
+            return issues
+        assert start is not None
+        reach = _reachable(start, succ)
+        for name in self.nodes:
+            if name not in reach:
+                issues.append(
+                    self._issue(
+                        f"node {name!r} is unreachable from the start node {start!r}",
+                        f"nodes.{name}",
+                        name,
+                        "connect it with an edge or a route case, or remove it",
+                    )
+                )
+        self._check_flow(issues, specs, succ, start)
+        cycle = _find_cycle(start, succ)
+        if cycle and self.max_steps is None:
+            issues.append(
+                self._issue(
+                    f"loop {' → '.join(cycle)} has no bound",
+                    "max_steps",
+                    cycle[0],
+                    "set max_steps: N (the most node runs a problem may take)",
+                )
+            )
+        if self.max_steps is not None and (not isinstance(self.max_steps, int) or self.max_steps < 1):
+            issues.append(self._issue(f"max_steps must be an integer ≥ 1, not {self.max_steps!r}", "max_steps"))
+        return issues
+
+    def _unknown_node(self, name: str, path: str) -> WorkflowIssue:
+        close = difflib.get_close_matches(str(name), list(self.nodes), n=1)
+        fix = f"did you mean {close[0]!r}?" if close else f"nodes are: {', '.join(self.nodes) or '(none)'}"
+        return self._issue(f"no node named {name!r}", path, fix=fix)
+
+    def _check_nodes(self, issues: list[WorkflowIssue]) -> dict[str, NodeSpec]:
+        specs: dict[str, NodeSpec] = {}
+        for name, use in self.nodes.items():
+            spec = get_node(use.use)
+            if spec is None:
+                known = sorted(registry())
+                close = difflib.get_close_matches(use.use, known, n=3)
+                fix = f"did you mean {', '.join(close)}?" if close else "see `thinkgraph nodes` for the node types"
+                issues.append(self._issue(f"unknown node type {use.use!r}", f"nodes.{name}.use", name, fix))
+                continue
+            specs[name] = spec
+            try:
+                spec.params.model_validate(use.params)
+            except ValidationError as exc:
+                for err in exc.errors():
+                    loc = ".".join(str(x) for x in err["loc"])
+                    issues.append(
+                        self._issue(
+                            _pydantic_message(err),
+                            f"nodes.{name}.with.{loc}" if loc else f"nodes.{name}.with",
+                            name,
+                            _param_fix(spec, str(err["loc"][0]) if err["loc"] else ""),
+                        )
+                    )
+            if use.model is not None:
+                kind = use.model.split(":", 1)[0]
+                if kind not in _MODEL_KINDS:
+                    issues.append(
+                        self._issue(
+                            f"unknown model spec {use.model!r}",
+                            f"nodes.{name}.model",
+                            name,
+                            "use local, local:small, local:/path.gguf, openai:MODEL[@URL], litellm:PROVIDER/MODEL "
+                            "or replay:FILE",
+                        )
+                    )
+        return specs
+
+    def _check_input_output(self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec]) -> None:
+        try:
+            message_type(self.input)
+        except MessageError:
+            issues.append(
+                self._issue(
+                    f"unknown input message type {self.input!r}",
+                    "input",
+                    fix=f"one of: {', '.join(sorted(message_kinds()))}",
+                )
+            )
+        if self.output is not None:
+            written = {k for s in specs.values() for k in s.write_kinds}
+            if self.output not in written and self.output != self.input:
+                issues.append(
+                    self._issue(
+                        f"output {self.output!r} is written by no node",
+                        "output",
+                        fix=f"nodes write: {', '.join(sorted(written)) or '(nothing)'}",
+                    )
+                )
+
+    def _check_edges(self, issues: list[WorkflowIssue]) -> dict[str, set[str]]:
+        succ: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for i, e in enumerate(self.edges):
+            ok = True
+            for j, s in enumerate(e.sources):
+                if s not in self.nodes:
+                    where = f"edges.{i}.from" if len(e.sources) == 1 else f"edges.{i}.from.{j}"
+                    issues.append(self._unknown_node(s, where))
+                    ok = False
+            if e.target != END and e.target not in self.nodes:
+                issues.append(self._unknown_node(e.target, f"edges.{i}.to"))
+                ok = False
+            if ok and e.target != END:
+                for s in e.sources:
+                    succ[s].add(e.target)
+        return succ
+
+    def _check_routes(self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec], succ: dict[str, set[str]]) -> None:
+        seen: set[str] = set()
+        for i, r in enumerate(self.routes):
+            base = f"routes.{i}"
+            if r.source not in self.nodes:
+                issues.append(self._unknown_node(r.source, f"{base}.from"))
+                continue
+            if r.source in seen:
+                issues.append(
+                    self._issue(
+                        f"node {r.source!r} has two routes", base, r.source, "merge them into one route with more cases"
+                    )
+                )
+            seen.add(r.source)
+            if any(r.source in e.sources for e in self.edges):
+                issues.append(
+                    self._issue(
+                        f"node {r.source!r} has both a route and edges",
+                        base,
+                        r.source,
+                        "its route chooses the next node; remove the edges or make them route cases",
+                    )
+                )
+            if not r.cases:
+                issues.append(self._issue("a route needs at least one case", f"{base}.cases", r.source))
+            for value, target in r.cases.items():
+                if target != END and target not in self.nodes:
+                    issues.append(self._unknown_node(target, f"{base}.cases.{value}"))
+                elif target != END:
+                    succ[r.source].add(target)
+            if r.default is not None:
+                if r.default != END and r.default not in self.nodes:
+                    issues.append(self._unknown_node(r.default, f"{base}.default"))
+                elif r.default != END:
+                    succ[r.source].add(r.default)
+            spec = specs.get(r.source)
+            if spec is not None:
+                fields = {f for t in spec.writes for f in t.model_fields}
+                if not spec.writes:
+                    issues.append(
+                        self._issue(
+                            f"node {r.source!r} ({spec.name}) writes no message, so there is no field to route on",
+                            f"{base}.from",
+                            r.source,
+                        )
+                    )
+                elif r.on not in fields:
+                    kinds = ", ".join(spec.write_kinds)
+                    issues.append(
+                        self._issue(
+                            f"{r.source!r} writes {kinds}, which has no field {r.on!r}",
+                            f"{base}.on",
+                            r.source,
+                            f"route on one of: {', '.join(sorted(fields - {'kind'}))}",
+                        )
+                    )
+
+    def _check_flow(
+        self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec], succ: dict[str, set[str]], start: str
+    ) -> None:
+        # along every plain edge some message type must pass
+        for i, e in enumerate(self.edges):
+            if e.target == END or e.target not in specs:
+                continue
+            target = specs[e.target]
+            if not target.reads:
+                continue
+            for s in e.sources:
+                if s not in specs:
+                    continue
+                passed = set(specs[s].write_kinds) & set(target.read_kinds)
+                if not passed:
+                    issues.append(
+                        self._issue(
+                            f"edge {s} → {e.target}: {s} ({specs[s].name}) writes "
+                            f"{', '.join(specs[s].write_kinds) or 'nothing'}, but {e.target} ({target.name}) reads "
+                            f"{', '.join(target.read_kinds)}",
+                            f"edges.{i}",
+                            e.target,
+                            "connect a node that writes what it reads, or insert a node that converts",
+                        )
+                    )
+        # every required input must be the workflow's input or written by a node before it
+        pred: dict[str, set[str]] = {n: set() for n in self.nodes}
+        for s, ts in succ.items():
+            for t in ts:
+                pred[t].add(s)
+        for name, spec in specs.items():
+            before = _reachable_back(name, pred)
+            available = {self.input} | {k for b in before if b in specs for k in specs[b].write_kinds}
+            for r in spec.reads:
+                if not r.optional and r.kind not in available:
+                    issues.append(
+                        self._issue(
+                            f"node {name!r} ({spec.name}) reads {r.kind}, which neither the input ({self.input}) nor "
+                            "any node before it writes",
+                            f"nodes.{name}",
+                            name,
+                            f"add a node that writes {r.kind} before {name!r}, or change the workflow's input",
+                        )
+                    )
+
+    def validate(self) -> Workflow:
+        """Raise :class:`WorkflowError` with every problem, or return self."""
+        issues = self.check()
+        if issues:
+            raise WorkflowError(issues, self.name)
+        return self
+
+    def compile(self) -> CompiledWorkflow:
+        """Check, then compile to LangGraph once; the result runs any number of problems."""
+        from thinkgraph.graphs.compiled import CompiledWorkflow
+
+        self.validate()
+        return CompiledWorkflow(self.copy())
+
+    # ------------------------------------------------------------------ data
+
+    def to_dict(self) -> dict[str, Any]:
+        """The YAML form of this workflow (``load_workflow`` reads it back)."""
+        nodes: dict[str, Any] = {}
+        for n in self.nodes.values():
+            entry: dict[str, Any] = {"use": n.use}
+            if n.params:
+                entry["with"] = dict(n.params)
+            if n.model:
+                entry["model"] = n.model
+            if n.budget is not None and not n.budget.is_empty():
+                entry["budget"] = _budget_dict(n.budget)
+            nodes[n.name] = entry
+        out: dict[str, Any] = {"workflow": self.name}
+        if self.description:
+            out["description"] = self.description
+        out["input"] = self.input
+        if self.output:
+            out["output"] = self.output
+        if self.start:
+            out["start"] = self.start
+        if self.max_steps is not None:
+            out["max_steps"] = self.max_steps
+        if self.budget is not None and not self.budget.is_empty():
+            out["budget"] = _budget_dict(self.budget)
+        out["nodes"] = nodes
+        out["edges"] = [
+            {"from": e.sources[0] if len(e.sources) == 1 else list(e.sources), "to": e.target} for e in self.edges
+        ]
+        if self.routes:
+            out["routes"] = [
+                {"from": r.source, "on": r.on, "cases": dict(r.cases), **({"default": r.default} if r.default else {})}
+                for r in self.routes
+            ]
+        return out
+
+    def successors(self) -> dict[str, list[tuple[str, str]]]:
+        """node -> [(target, label)] for drawing: plain edges have an empty label, route cases their value."""
+        out: dict[str, list[tuple[str, str]]] = {n: [] for n in self.nodes}
+        for e in self.edges:
+            for s in e.sources:
+                if s in out:
+                    out[s].append((e.target, "join" if len(e.sources) > 1 else ""))
+        for r in self.routes:
+            if r.source in out:
+                for value, target in r.cases.items():
+                    out[r.source].append((target, f"{r.on}={value}"))
+                if r.default:
+                    out[r.source].append((r.default, "default"))
+        return out
+
+
+def _budget_dict(b: Budget) -> dict[str, Any]:
+    return {
+        k: v
+        for k, v in {"calls": b.max_calls, "tokens": b.max_tokens, "seconds": b.max_seconds}.items()
+        if v is not None
+    }
+
+
+def _pydantic_message(err: Any) -> str:
+    msg = str(err.get("msg", "invalid"))
+    if err.get("type") == "extra_forbidden":
+        return "unknown parameter"
+    if "input" in err and err.get("type") != "missing":
+        return f"{msg} (got {err['input']!r})"
+    return msg
+
+
+def _param_fix(spec: NodeSpec, param: str) -> str:
+    fields = spec.params.model_fields
+    if param in fields:
+        f = fields[param]
+        default = "" if f.is_required() else f"; default {f.get_default(call_default_factory=True)!r}"
+        ann = f.annotation
+        tname = ann.__name__ if isinstance(ann, type) else str(ann).replace("typing.", "")
+        return f"{param} takes {tname}{default}"
+    close = difflib.get_close_matches(param, list(fields), n=1)
+    if close:
+        return f"did you mean {close[0]!r}? {spec.name} takes: {', '.join(fields) or '(no parameters)'}"
+    return f"{spec.name} takes: {', '.join(fields) or '(no parameters)'}"
+
+
+def _reachable(start: str, succ: Mapping[str, Iterable[str]]) -> set[str]:
+    seen = {start}
+    stack = [start]
+    while stack:
+        for t in succ.get(stack.pop(), ()):
+            if t not in seen:
+                seen.add(t)
+                stack.append(t)
+    return seen
+
+
+def _reachable_back(node: str, pred: Mapping[str, Iterable[str]]) -> set[str]:
+    """Nodes from which ``node`` can be reached (not counting itself unless on a loop)."""
+    seen: set[str] = set()
+    stack = list(pred.get(node, ()))
+    while stack:
+        n = stack.pop()
+        if n not in seen:
+            seen.add(n)
+            stack.extend(pred.get(n, ()))
+    return seen
+
+
+def _find_cycle(start: str, succ: Mapping[str, Iterable[str]]) -> list[str]:
+    """One cycle reachable from ``start`` as a node path (first node repeated at the end), or []."""
+    color: dict[str, int] = {}
+    path: list[str] = []
+
+    def visit(n: str) -> list[str]:
+        color[n] = 1
+        path.append(n)
+        for t in sorted(succ.get(n, ())):
+            if color.get(t) == 1:
+                return [*path[path.index(t) :], t]
+            if t not in color:
+                found = visit(t)
+                if found:
+                    return found
+        color[n] = 2
+        path.pop()
+        return []
+
+    return visit(start)
+
+
+def has_cycle(wf: Workflow) -> bool:
+    succ = {n: {t for t, _ in ts if t != END} for n, ts in wf.successors().items()}
+    start = wf.start_node
+    return bool(start and _find_cycle(start, succ))
+
+
+__all__ = ["END", "Edge", "NodeUse", "Route", "Workflow", "has_cycle", "norm_case"]

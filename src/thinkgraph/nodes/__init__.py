@@ -1,0 +1,18 @@
+"""The built-in node types, registered on import (see :func:`thinkgraph.graphs.node`).
+
+=================  ====================================  =========================
+node               reads                                 writes
+=================  ====================================  =========================
+linc.translate     problem                               translations
+linc.prove         problem, translations                 proofs
+linc.vote          problem, proofs                       answer
+cot.reason         problem                               rationales
+cot.vote           problem, rationales                   answer
+route.classify     problem                               route
+human.approve      answer                                answer, review
+=================  ====================================  =========================
+"""
+
+from thinkgraph.nodes import cot, human, linc, route
+
+__all__ = ["cot", "human", "linc", "route"]
