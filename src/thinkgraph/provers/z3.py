@@ -6,8 +6,11 @@ Boolean function per predicate, a constant per individual constant, and checks
 * premises ∧ ¬conclusion — unsat means True; the unsat core names the premises used;
 * premises ∧ conclusion — unsat means False;
 
-otherwise Uncertain, with a small model each way as evidence.  The two checks share ``timeout_s``
-(half each); a check that runs out (Z3 says ``unknown``) gives Uncertain with ``timed_out`` set.
+otherwise Uncertain, with a small model each way as evidence (unless ``countermodels=False``).  Both
+unsat means the premises are inconsistent: Uncertain with ``inconsistent_premises`` set.  The two
+checks share ``timeout_s`` (half each); a check that runs out (Z3 says ``unknown``) gives Uncertain
+with ``timed_out`` set.  An exception inside Z3 (out of memory, an internal error) raises
+:class:`~thinkgraph.provers.base.ProverError`.
 """
 
 from __future__ import annotations
@@ -38,7 +41,7 @@ from thinkgraph.logic.fol import (
     vocabulary,
 )
 from thinkgraph.messages import Certificate, Countermodel, Verdict
-from thinkgraph.provers.base import FormulaLike, as_formula
+from thinkgraph.provers.base import FormulaLike, ProverError, as_formula
 
 _MAX_ATOMS = 60
 _LOCAL = threading.local()
@@ -100,15 +103,21 @@ class _Translator:
 
 
 class Z3Prover:
-    """Z3 as a :class:`~thinkgraph.provers.base.Prover`."""
+    """Z3 as a :class:`~thinkgraph.provers.base.Prover`.
+
+    ``countermodels=False`` skips building the models of an Uncertain verdict (and sets
+    ``gives_countermodels`` to False); ``minimize_core`` asks Z3 for a minimal unsat core.
+    """
 
     name = "z3"
+    gives_countermodels = True
 
     def __init__(self, timeout_s: float = 5.0, countermodels: bool = True, minimize_core: bool = True) -> None:
         if timeout_s <= 0:
             raise ValueError("timeout_s must be positive")
         self.timeout_s = timeout_s
         self.countermodels = countermodels
+        self.gives_countermodels = countermodels
         self.minimize_core = minimize_core
 
     def entails(self, premises: Sequence[FormulaLike], conclusion: FormulaLike) -> Verdict:
@@ -116,12 +125,15 @@ class Z3Prover:
         prem = [as_formula(p) for p in premises]
         goal = as_formula(conclusion)
         ctx = _context()
-        tr = _Translator([*prem, goal], ctx)
-        zprem = [tr.formula(p, {}) for p in prem]
-        zgoal = tr.formula(goal, {})
-
-        res_neg, core_neg, model_neg = self._check(ctx, zprem, z3.Not(zgoal, ctx))
-        res_pos, core_pos, model_pos = self._check(ctx, zprem, zgoal)
+        try:
+            tr = _Translator([*prem, goal], ctx)
+            zprem = [tr.formula(p, {}) for p in prem]
+            zgoal = tr.formula(goal, {})
+            res_neg, core_neg, model_neg = self._check(ctx, zprem, z3.Not(zgoal, ctx))
+            res_pos, core_pos, model_pos = self._check(ctx, zprem, zgoal)
+        except z3.Z3Exception as err:
+            detail = str(err)
+            raise ProverError(f"Z3 failed: {detail}", prover=self.name, output=detail) from err
         timed_out = res_neg == "unknown" or res_pos == "unknown"
         seconds = time.perf_counter() - start
 
@@ -136,17 +148,25 @@ class Z3Prover:
                 ),
                 seconds=seconds,
             )
-        if res_neg == "unsat":
+        if res_neg == "unsat" or res_pos == "unsat":
+            proved_true = res_neg == "unsat"
+            core = core_neg if proved_true else core_pos
+            note = ""
+            if not core and prem:
+                note = "the proof uses no premise: the conclusion " + (
+                    "is valid" if proved_true else "is unsatisfiable"
+                )
             return Verdict(
-                label="True", solver=self.name, certificate=Certificate(premises_used=core_neg), seconds=seconds
-            )
-        if res_pos == "unsat":
-            return Verdict(
-                label="False", solver=self.name, certificate=Certificate(premises_used=core_pos), seconds=seconds
+                label="True" if proved_true else "False",
+                solver=self.name,
+                certificate=Certificate(premises_used=core, note=note),
+                seconds=seconds,
             )
         note = ""
         if timed_out:
             note = f"a check hit the {self.timeout_s:g}s limit (Z3 said unknown); the answer is not settled"
+        elif not self.countermodels:
+            note = "no proof either way; countermodels were not requested (countermodels=False)"
         return Verdict(
             label="Uncertain",
             solver=self.name,
@@ -166,7 +186,7 @@ class Z3Prover:
             s.set("core.minimize", True)
         labels = []
         for i, p in enumerate(zprem):
-            lab = z3.Bool(f"premise_{i}", ctx)
+            lab = z3.Bool(f"premise!{i}", ctx)  # "!" keeps it apart from any predicate name
             labels.append(lab)
             s.assert_and_track(p, lab)
         s.add(extra)
