@@ -1,17 +1,35 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
 import pytest
 
 from openai_stub import OpenAIStub, completion
-from thinkgraph.llm import ChatRequest, ManagedModel, ModelRequestError, ModelUnavailable, load_model
+from thinkgraph.llm import (
+    CAPABILITIES,
+    ChatRequest,
+    ManagedModel,
+    ModelRequestError,
+    ModelUnavailable,
+    UnsupportedRequest,
+    capabilities_of,
+    load_model,
+    requested_options,
+)
 from thinkgraph.llm.base import ChatResponse, Completion, RateLimitError, ServerError
-from thinkgraph.llm.remote import OpenAIModel
+from thinkgraph.llm.remote import LiteLLMModel, OpenAIModel
 from thinkgraph.runtime import Budget, BudgetExceeded, Ledger, RunContext
-from thinkgraph.testing import RecordingModel, ReplayMiss, ReplayModel, ScriptedModel, ScriptExhausted
+from thinkgraph.testing import (
+    RecordingModel,
+    ReplayMiss,
+    ReplayModel,
+    ScriptedModel,
+    ScriptExhausted,
+    request_key,
+)
 
 
 def req(text: str = "hi", **kw: Any) -> ChatRequest:
@@ -187,3 +205,105 @@ def test_litellm_backend_against_loopback_server() -> None:
         assert time.perf_counter() - start < 20  # no offline price-map stall
         assert resp.texts == ["via litellm", "via litellm"]
         assert stub.bodies[-1]["model"] == "stub-model"
+
+
+# ----------------------------------------------------------------------------- capabilities and spec options
+
+
+def test_spec_options_set_grammar_and_native_n_and_keywords_win() -> None:
+    m = load_model("openai:qwen@http://127.0.0.1:8000/v1#grammar=off,native_n=on")
+    assert isinstance(m, OpenAIModel) and m.native_n and "grammar" not in m.capabilities
+    assert m.base_url == "http://127.0.0.1:8000/v1" and m.grammar_field is None
+    m = load_model("openai:qwen@http://127.0.0.1:8000/v1#grammar=off", grammar=True)
+    assert isinstance(m, OpenAIModel) and "grammar" in m.capabilities and not m.native_n
+    m = load_model("openai:gpt-4o-mini#grammar=on")
+    assert isinstance(m, OpenAIModel) and "grammar" in m.capabilities and m.native_n
+    lite = load_model("litellm:openai/x@http://127.0.0.1:8000/v1#grammar=on")
+    assert isinstance(lite, LiteLLMModel) and lite.capabilities == CAPABILITIES
+    assert "grammar" not in load_model("litellm:openai/x").capabilities  # type: ignore[attr-defined]
+    for bad in ("openai:m#grammar=maybe", "openai:m#colour=on", "litellm:openai/m#native_n=on"):
+        with pytest.raises(ValueError, match=r"grammar=on\|off"):
+            load_model(bad)
+    with pytest.raises(ValueError, match="unknown capabilities"):
+        OpenAIModel("m", capabilities={"grammer"})
+
+
+def test_grammar_off_means_refused_not_dropped() -> None:
+    with OpenAIStub() as stub:
+        m = load_model(f"openai:m@{stub.base_url}#grammar=off")
+        with pytest.raises(UnsupportedRequest, match="grammar") as info:
+            run(m.chat(req(grammar='root ::= "a"')))
+        assert info.value.option == "grammar" and stub.bodies == []
+        assert run(m.chat(req("plain"))).texts == ["plain"]
+        # the grammar-capable default sends it in the body field llama.cpp reads
+        on = load_model(f"openai:m@{stub.base_url}")
+        assert run(on.chat(req("q", grammar='root ::= "yes"'))).texts == ["yes"]
+        assert stub.bodies[-1]["grammar"] == 'root ::= "yes"'
+
+
+def test_litellm_sends_the_grammar_when_enabled() -> None:
+    import importlib.util
+
+    if importlib.util.find_spec("litellm") is None:
+        pytest.skip("litellm not installed (pip install '.[litellm]')")
+    with OpenAIStub() as stub:
+        m = load_model(f"litellm:openai/m@{stub.base_url}#grammar=on")
+        assert run(m.chat(req("q", grammar='root ::= "no"'))).texts == ["no"]
+        assert stub.bodies[-1]["grammar"] == 'root ::= "no"'
+
+
+def test_native_n_server_returning_fewer_choices_is_unsupported_n() -> None:
+    with OpenAIStub(lambda body: (200, {}, completion(["only one"]))) as stub:
+        m = load_model(f"openai:m@{stub.base_url}#native_n=on")
+        with pytest.raises(UnsupportedRequest, match="native_n=off") as info:
+            run(m.chat(req(n=3, temperature=0.8)))
+        assert info.value.option == "n" and stub.bodies[-1]["n"] == 3
+
+
+def test_scripted_model_honours_stop_max_tokens_logprobs_and_declared_capabilities() -> None:
+    m = ScriptedModel(lambda r, i: "one two three\nfour five six")
+    resp = run(m.chat(req(stop=("\n",))))
+    assert resp.texts == ["one two three"] and resp.choices[0].finish_reason == "stop"
+    resp = run(m.chat(req(max_tokens=4, logprobs=True)))
+    assert resp.texts == ["one two three\nfour"] and resp.choices[0].finish_reason == "length"
+    assert [t.token for t in resp.choices[0].logprobs or ()] == ["one", "two", "three", "four"]
+    assert m.capabilities == CAPABILITIES
+    narrow = ScriptedModel(["x"], capabilities={"n", "stop"})
+    with pytest.raises(UnsupportedRequest, match="json_schema"):
+        run(narrow.chat(req(response_format={"type": "json_object"})))
+    assert narrow.requests == []  # refused before the script was consumed
+    assert run(narrow.chat(req(stop=("y",)))).texts == ["x"]
+
+
+def test_replay_reports_recorded_usage_finish_reason_and_logprobs(tmp_path) -> None:
+    path = tmp_path / "rec.jsonl"
+    rec = RecordingModel(ScriptedModel(lambda r, i: f"a b c d {i}"), path)
+    recorded = run(rec.chat(req("one two", n=2, max_tokens=3, logprobs=True, temperature=0.5)))
+    replayed = run(ReplayModel(path).chat(req("one two", n=2, max_tokens=3, logprobs=True, temperature=0.5)))
+    assert replayed.usage == recorded.usage and replayed.usage.completion_tokens == 6
+    assert [c.finish_reason for c in replayed.choices] == ["length", "length"]
+    assert replayed.choices[0].logprobs == recorded.choices[0].logprobs
+    assert rec.capabilities == CAPABILITIES
+    # a recording from before usage was kept still replays, with estimated usage
+    old = tmp_path / "old.jsonl"
+    old.write_text(json.dumps({"key": request_key(req("hi")), "sample": 0, "text": "x y"}) + "\n")
+    resp = run(load_model(f"replay:{old}").chat(req("hi")))
+    assert resp.texts == ["x y"] and resp.usage.completion_tokens == 2 and resp.usage.prompt_tokens == 1
+
+
+def test_requested_options_and_capabilities_through_wrappers() -> None:
+    assert requested_options(req()) == frozenset()
+    full = req(n=2, stop=("x",), seed=1, response_format={"type": "json_object"}, grammar="g", top_logprobs=1)
+    assert requested_options(full) == CAPABILITIES
+    assert capabilities_of(ManagedModel(ScriptedModel(["x"], capabilities=()))) == frozenset()
+    assert capabilities_of(Flaky([])) == CAPABILITIES  # declares nothing: trusted to refuse by itself
+
+
+def test_retry_after_parsing() -> None:
+    from thinkgraph.llm.remote import parse_retry_after
+
+    assert parse_retry_after({"retry-after": "3"}) == 3.0
+    assert parse_retry_after({"retry-after-ms": "250", "retry-after": "9"}) == 0.25
+    assert parse_retry_after({"retry-after": "soon"}) is None
+    assert parse_retry_after({"retry-after": "Wed, 21 Oct 2015 07:28:00 GMT"}) == 0.0  # in the past
+    assert parse_retry_after({}) is None

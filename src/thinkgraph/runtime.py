@@ -10,15 +10,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import random
 import threading
 import time
-import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from thinkgraph.messages import TRACE_EVENT, Message, NodeFailed, NodeFinished, NodeStarted, TraceEvent, Usage
+
+_ids = random.Random()  # seeded from os.urandom; ids need uniqueness, not secrecy (uuid4 costs a syscall)
+
+
+def new_id(hex_digits: int = 12) -> str:
+    """A random hexadecimal id (fast; for run and call ids)."""
+    return f"{_ids.getrandbits(4 * hex_digits):0{hex_digits}x}"
+
 
 current_node: contextvars.ContextVar[str] = contextvars.ContextVar("thinkgraph_node", default="")
 current_run: contextvars.ContextVar[RunContext | None] = contextvars.ContextVar("thinkgraph_run", default=None)
@@ -45,7 +53,7 @@ class Tracer:
     """
 
     def __init__(self, run_id: str | None = None) -> None:
-        self.run_id = run_id or uuid.uuid4().hex[:12]
+        self.run_id = run_id or new_id(12)
         self.events: list[TraceEvent] = []
         self._subs: list[Callable[[TraceEvent], None]] = []
         self._lock = threading.Lock()
@@ -58,10 +66,10 @@ class Tracer:
         return lambda: self._subs.remove(fn)
 
     def emit(self, event: TraceEvent) -> TraceEvent:
-        if not event.run_id or not event.node:
-            event = event.model_copy(
-                update={"run_id": event.run_id or self.run_id, "node": event.node or current_node.get()}
-            )
+        if not event.run_id:  # fill in the run and node of a fresh event (cheaper than a copy)
+            object.__setattr__(event, "run_id", self.run_id)
+        if not event.node:
+            object.__setattr__(event, "node", current_node.get())
         with self._lock:
             self.events.append(event)
             subs = list(self._subs)
@@ -185,10 +193,12 @@ class Ledger:
 
     def check(self, node: str | None = None) -> None:
         """Raise :class:`BudgetExceeded` when the run (or ``node``, default: the current node) is spent."""
-        now = time.perf_counter()
-        _check_line(self.total(), self.budget, now - self.started, "")
         node = current_node.get() if node is None else node
         nb = self.node_budgets.get(node)
+        if nb is None and self.budget.is_empty():
+            return
+        now = time.perf_counter()
+        _check_line(self.total(), self.budget, now - self.started, "")
         if nb is not None:
             with self._lock:
                 line = self.by_node.get(node, UsageLine())
@@ -242,6 +252,7 @@ class RunContext:
     models: dict[str, Any] = field(default_factory=dict)
     provers: dict[str, Any] = field(default_factory=dict)
     outputs: list[tuple[str, Message]] = field(default_factory=list)
+    decoded: dict[int, tuple[Any, Message]] = field(default_factory=dict, repr=False)  # state dict id -> message
     _managed: dict[int, Any] = field(default_factory=dict, repr=False)
 
     @property
@@ -254,17 +265,40 @@ class RunContext:
         return current_run.get()
 
     def model_for(self, node: str) -> Any:
-        """The model ``node`` uses (its own, else the default), wrapped once per run with retries and
-        accounting (:class:`~thinkgraph.llm.managed.ManagedModel`)."""
-        from thinkgraph.llm.managed import ManagedModel
-
-        inner = self.models.get(node, self.models.get("default"))
+        """The model ``node`` uses (its own, else the default), wrapped with retries and accounting
+        (:class:`~thinkgraph.llm.managed.ManagedModel`).  The wrapper is shared by the runs that use the
+        same model (its concurrency limit is the model's); each call is accounted to the run it is in."""
+        inner = self.models.get(node) or self.models.get("default")
         if inner is None:
             return None
+        wrapped = self._managed.get(id(inner))
+        if wrapped is not None:
+            return wrapped
+        from thinkgraph.llm.managed import ManagedModel
+
         if isinstance(inner, ManagedModel):
             inner.bind(self)
-            return inner
-        wrapped = self._managed.get(id(inner))
-        if wrapped is None:
-            wrapped = self._managed[id(inner)] = ManagedModel(inner, self)
+            wrapped = inner
+        else:
+            wrapped = _shared_wrapper(inner)
+        self._managed[id(inner)] = wrapped
+        return wrapped
+
+
+_SHARED: dict[int, tuple[Any, Any]] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _shared_wrapper(inner: Any) -> Any:
+    """One unbound ManagedModel per model object (the last 64 models used)."""
+    from thinkgraph.llm.managed import ManagedModel
+
+    with _SHARED_LOCK:
+        hit = _SHARED.get(id(inner))
+        if hit is not None and hit[0] is inner:
+            return hit[1]
+        if len(_SHARED) >= 64:
+            _SHARED.pop(next(iter(_SHARED)))
+        wrapped = ManagedModel(inner)
+        _SHARED[id(inner)] = (inner, wrapped)
         return wrapped

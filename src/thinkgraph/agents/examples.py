@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+
 @dataclass(frozen=True)
 class Example:
     sentence: str

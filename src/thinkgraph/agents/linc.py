@@ -21,12 +21,7 @@ from thinkgraph.agents.voting import abstain, vote, vote_consensus
 from thinkgraph.logic.fol import FOLParseError, parse, vocabulary
 from thinkgraph.logic.records import CONSENSUS, ProvedSample
 from thinkgraph.messages import ToolCall
-from thinkgraph.provers.base import Prover
-
-try:  # TEMP until provers land ProverError
-    from thinkgraph.provers.base import ProverError
-except ImportError:  # pragma: no cover
-    ProverError = RuntimeError  # type: ignore[misc,assignment]
+from thinkgraph.provers.base import Prover, ProverError
 from thinkgraph.runtime import Tracer
 
 SampleOutcome = ProvedSample  # the earlier name

@@ -71,8 +71,6 @@ def _constants_to_vars(f: Formula, names: set[str]) -> Formula:
     return fol.map_atoms(f, lambda a: Atom(a.pred, tuple(term(t) for t in a.args)), term)
 
 
-
-
 SampleResult = TranslationSample  # the earlier name
 
 

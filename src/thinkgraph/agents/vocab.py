@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from thinkgraph.logic.fol import Atom, Const, Formula, Func, Var
 
+
 def predicate_key(name: str) -> str:
     """Names that differ only in case, underscores, 'is'/'are' prefixes or a plural/3rd-person 's'."""
     key = re.sub(r"[^a-z0-9]", "", name.lower())

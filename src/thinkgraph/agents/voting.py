@@ -19,12 +19,7 @@ from collections.abc import Sequence
 
 from thinkgraph.agents.faithfulness import faithfulness_issues
 from thinkgraph.logic.records import Answer, AnswerStatus, Evidence, Label, Problem, ProvedSample
-from thinkgraph.provers.base import Prover
-
-try:  # TEMP until provers land ProverError
-    from thinkgraph.provers.base import ProverError
-except ImportError:  # pragma: no cover
-    ProverError = RuntimeError  # type: ignore[misc,assignment]
+from thinkgraph.provers.base import Prover, ProverError
 
 
 def _premises_used(outcome: ProvedSample) -> list[int]:

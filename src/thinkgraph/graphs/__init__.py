@@ -1,6 +1,6 @@
 """The workflow SDK: register nodes, build workflows in Python or YAML, compile once, run many.
 
-    from thinkgraph.graphs import Workflow, node, load_workflow
+from thinkgraph.graphs import Workflow, node, load_workflow
 """
 
 from __future__ import annotations

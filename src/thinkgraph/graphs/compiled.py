@@ -49,6 +49,11 @@ from thinkgraph.messages import (
 )
 from thinkgraph.runtime import BudgetExceeded, RunContext, current_node, current_run
 
+try:
+    from langgraph.errors import GraphBubbleUp
+except ImportError:  # pragma: no cover - langgraph is a dependency
+    GraphBubbleUp = BaseException  # type: ignore[misc,assignment]
+
 Ending = Literal["answered", "abstained", "budget_exhausted", "step_limit", "interrupted", "failed"]
 INPUT = "(input)"
 
@@ -66,10 +71,27 @@ def _merge_dict(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str,
 
 
 class State(TypedDict, total=False):
-    messages: Annotated[dict[str, list[Any]], _merge_messages]  # kind -> [{"node", "data"}]
-    outputs: Annotated[dict[str, Any], _merge_dict]  # node -> {kind: data} (its latest output)
+    """The full state schema; a compiled workflow uses only the channels it needs (see ``_state_schema``)."""
+
+    messages: Annotated[dict[str, list[Any]], _merge_messages]  # kind -> [{"node", "at", "data"}]
     routes: Annotated[dict[str, str], _merge_dict]  # routed node -> the next node it chose
-    steps: Annotated[int, operator.add]
+    steps: Annotated[int, operator.add]  # node runs so far (only with max_steps)
+
+
+class _MessagesState(TypedDict, total=False):
+    messages: Annotated[dict[str, list[Any]], _merge_messages]
+
+
+class _RoutedState(TypedDict, total=False):
+    messages: Annotated[dict[str, list[Any]], _merge_messages]
+    routes: Annotated[dict[str, str], _merge_dict]
+
+
+def _state_schema(routed: bool, counted: bool) -> Any:
+    """Fewer channels make every LangGraph super-step cheaper: add routes/steps only when used."""
+    if counted:
+        return State
+    return _RoutedState if routed else _MessagesState
 
 
 @dataclass
@@ -131,25 +153,29 @@ class _NodeRunner:
         self.spec = spec
         self.params = spec.params.model_validate(use.params)
         self.call = spec.instantiate(self.params)
-        target = spec.fn.__call__ if spec.is_class else spec.fn
+        target: Any = spec.fn.__call__ if spec.is_class else spec.fn  # type: ignore[operator]
         self.pass_ctx = _accepts(target, "ctx")
         self.pass_params = _accepts(target, "params")
         self.max_steps = wf.max_steps
         self.route = next((r for r in wf.routes if r.source == name), None)
+        self.needs_model = "model" in spec.needs
+        self.read_kinds = spec.read_kinds
 
-    def _inputs(self, state: State) -> dict[str, Any]:
+    def _inputs(self, state: State, ctx: RunContext) -> dict[str, Any]:
         messages = state.get("messages", {})
         kwargs: dict[str, Any] = {}
-        for r in self.spec.reads:
-            entries = messages.get(r.kind, [])
+        for r, kind in zip(self.spec.reads, self.read_kinds, strict=True):
+            entries = messages.get(kind, [])
             if r.many:
-                kwargs[r.name] = [r.type.model_validate(e["data"]) for e in entries]
+                kwargs[r.name] = [_decode(r.type, e["data"], ctx) for e in entries]
             elif entries:
-                kwargs[r.name] = r.type.model_validate(entries[-1]["data"])
+                kwargs[r.name] = _decode(r.type, entries[-1]["data"], ctx)
             elif r.optional:
                 kwargs[r.name] = None
             else:
-                raise RunSetupError(f"node {self.name} ({self.spec.name}) needs a {r.kind} message and none was written")
+                raise RunSetupError(
+                    f"node {self.name} ({self.spec.name}) needs a {r.kind} message and none was written"
+                )
         return kwargs
 
     def _outputs(self, result: Any) -> list[Message]:
@@ -185,15 +211,12 @@ class _NodeRunner:
             if reason:
                 break
         if target is None:
-            raise RunSetupError(
-                f"route after {self.name}: {r.on}={key!r} matches no case ({', '.join(r.cases)}) and there is no default"
-            )
+            cases = ", ".join(r.cases)
+            raise RunSetupError(f"route after {self.name}: {r.on}={key!r} matches no case ({cases}) and no default")
         ctx.tracer.emit(RouteChosen(node=self.name, on=r.on, value=key, target=target, reason=reason))
         return target
 
     async def __call__(self, state: State, runtime: Any) -> dict[str, Any]:
-        from langgraph.errors import GraphBubbleUp
-
         ctx: RunContext = runtime.context
         if self.max_steps is not None and state.get("steps", 0) >= self.max_steps:
             raise StepLimitReached(self.max_steps, self.name)
@@ -202,13 +225,15 @@ class _NodeRunner:
         tracer = ctx.tracer
         start = time.perf_counter()
         try:
-            kwargs = self._inputs(state)
+            kwargs = self._inputs(state, ctx)
             if self.pass_ctx:
                 kwargs["ctx"] = NodeContext(self.name, ctx, self.spec)
             if self.pass_params:
                 kwargs["params"] = self.params
-            if "model" in self.spec.needs and ctx.model_for(self.name) is None:
-                raise RunSetupError(f"node {self.name} ({self.spec.name}) needs a model: pass model=... or --model SPEC")
+            if self.needs_model and ctx.model_for(self.name) is None:
+                raise RunSetupError(
+                    f"node {self.name} ({self.spec.name}) needs a model: pass model=... or --model SPEC"
+                )
             ctx.ledger.mark_node_start(self.name)
             tracer.emit(NodeStarted(node=self.name))
             try:
@@ -225,15 +250,14 @@ class _NodeRunner:
                     )
                 )
                 raise
-            update: dict[str, Any] = {
-                "messages": {},
-                "outputs": {self.name: {m.kind: m.model_dump(mode="json") for m in outputs}},
-                "steps": 1,
-            }
-            step = state.get("steps", 0)
-            for m in outputs:
-                entry = {"node": self.name, "step": step, "data": m.model_dump(mode="json")}
-                update["messages"].setdefault(m.kind, []).append(entry)
+            update: dict[str, Any] = {"messages": {}}
+            if self.max_steps is not None:
+                update["steps"] = 1
+            at = time.time_ns()
+            for i, m in enumerate(outputs):
+                data = m.model_dump(mode="json")
+                ctx.decoded[id(data)] = (data, m)  # later reads in this process reuse the object
+                update["messages"].setdefault(m.kind, []).append({"node": self.name, "at": at + i, "data": data})
             if self.route is not None:
                 update["routes"] = {self.name: self._choose(outputs, ctx)}
             summary = "; ".join(_summary(m) for m in outputs)
@@ -245,15 +269,22 @@ class _NodeRunner:
             current_run.reset(run_token)
 
 
+def _decode(cls: type[Message], data: dict[str, Any], ctx: RunContext) -> Message:
+    """The message a state entry holds: the object a node of this run wrote, else validated anew."""
+    hit = ctx.decoded.get(id(data))
+    if hit is not None and hit[0] is data and isinstance(hit[1], cls):
+        return hit[1]
+    return cls.model_validate(data)
+
+
 def _summary(m: Message) -> str:
+    """One line for the trace: the message's ``summary()`` if it has one, else its kind."""
     fn = getattr(m, "summary", None)
-    if callable(fn):
-        with contextlib.suppress(Exception):
+    if fn is not None:
+        try:
             return str(fn())
-    render = getattr(m, "render", None)
-    if callable(render):
-        with contextlib.suppress(Exception):
-            return str(render()).splitlines()[0]
+        except Exception:  # a user's summary() must not fail the node
+            return m.kind
     return m.kind
 
 
@@ -277,7 +308,9 @@ class CompiledWorkflow:
         self.name = workflow.name
         self.input_type = message_type(workflow.input)
         self.specs: dict[str, NodeSpec] = {}
-        g: Any = StateGraph(State, context_schema=RunContext)
+        g: Any = StateGraph(
+            _state_schema(bool(workflow.routes), workflow.max_steps is not None), context_schema=RunContext
+        )
         for name, use in workflow.nodes.items():
             spec = get_node(use.use)
             assert spec is not None  # checked by validate()
@@ -285,7 +318,7 @@ class CompiledWorkflow:
             g.add_node(name, _NodeRunner(workflow, name, spec))
         start = workflow.start_node
         g.add_edge(START, start)
-        has_out = set()
+        has_out: set[str] = set()
         for e in workflow.edges:
             target = LG_END if e.target == END else e.target
             if len(e.sources) == 1:
@@ -319,12 +352,12 @@ class CompiledWorkflow:
     def _coerce_input(self, data: Message | Mapping[str, Any]) -> Message:
         if isinstance(data, Message):
             if not isinstance(data, self.input_type):
-                raise RunSetupError(
-                    f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}"
-                )
+                raise RunSetupError(f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}")
             return data
         if not isinstance(data, Mapping):
-            raise RunSetupError(f"input must be a {self.workflow.input} message or a JSON object, not {type(data).__name__}")
+            raise RunSetupError(
+                f"input must be a {self.workflow.input} message or a JSON object, not {type(data).__name__}"
+            )
         payload = dict(data)
         payload.setdefault("kind", self.workflow.input)
         if payload["kind"] != self.workflow.input:
@@ -410,14 +443,14 @@ class CompiledWorkflow:
             yield event
         yield await task
 
-    def _initial(self, message: Message) -> dict[str, Any]:
-        data = message.model_dump(mode="json")
-        return {
-            "messages": {message.kind: [{"node": INPUT, "step": -1, "data": data}]},
-            "outputs": {},
-            "routes": {},
-            "steps": 0,
-        }
+    def _initial(self, message: Message, data: dict[str, Any], ctx: RunContext) -> dict[str, Any]:
+        ctx.decoded[id(data)] = (data, message)
+        state: dict[str, Any] = {"messages": {message.kind: [{"node": INPUT, "at": 0, "data": data}]}}
+        if self.workflow.routes:
+            state["routes"] = {}
+        if self.workflow.max_steps is not None:
+            state["steps"] = 0
+        return state
 
     async def _invoke(
         self, graph: Any, inp: Any, ctx: RunContext, config: dict[str, Any], thread: str | None
@@ -436,7 +469,7 @@ class CompiledWorkflow:
         error = ""
         interrupt: dict[str, Any] | None = None
         try:
-            payload = self._initial(inp) if isinstance(inp, Message) else inp
+            payload = self._initial(inp, inputs, ctx) if isinstance(inp, Message) else inp
             state = await graph.ainvoke(payload, cfg, context=ctx)
         except BudgetExceeded as exc:
             ending, error = "budget_exhausted", str(exc)
@@ -461,6 +494,7 @@ class CompiledWorkflow:
                 output = self._output(messages)
                 ending = "abstained" if output is not None and output.abstained() else "answered"
         seconds = time.perf_counter() - start
+        usage = ctx.ledger.as_dict()
         result = RunResult(
             run_id=ctx.run_id,
             workflow=self.name,
@@ -469,7 +503,7 @@ class CompiledWorkflow:
             messages=messages,
             error=error,
             interrupt=interrupt,
-            usage=ctx.ledger.as_dict(),
+            usage=usage,
             seconds=seconds,
             thread=thread,
         )
@@ -477,7 +511,11 @@ class CompiledWorkflow:
             RunFinished(
                 seconds=seconds,
                 ending=ending,
-                output={"output": result.to_dict()["output"], "error": error, "usage": result.usage},
+                output={
+                    "output": output.model_dump(mode="json") if output is not None else None,
+                    "error": error,
+                    "usage": usage,
+                },
             )
         )
         return result
@@ -490,7 +528,8 @@ class CompiledWorkflow:
     ) -> list[tuple[str, Message]]:
         """Messages in order: from the final graph state when there is one (it includes what earlier
         processes wrote before a resume), else the input and what finished nodes wrote in this process."""
-        if state is None or "messages" not in state:
+        if state is None or "messages" not in state or prior:
+            # a fresh run in this process: the objects the nodes returned, no need to load them again
             return [*prior, *ctx.outputs]
         return _state_messages(state)
 
@@ -570,8 +609,8 @@ def _state_messages(state: Mapping[str, Any]) -> list[tuple[str, Message]]:
     entries: list[tuple[int, int, str, dict[str, Any]]] = []
     for entries_of_kind in state.get("messages", {}).values():
         for e in entries_of_kind:
-            entries.append((int(e.get("step", 0)), len(entries), e["node"], e["data"]))
-    entries.sort(key=lambda x: (x[0], x[1]))  # by the step that wrote them; stable within a step
+            entries.append((int(e.get("at", 0)), len(entries), e["node"], e["data"]))
+    entries.sort(key=lambda x: (x[0], x[1]))  # in the order they were written (the input first)
     return [(node_name, load_message(data)) for _s, _o, node_name, data in entries]
 
 

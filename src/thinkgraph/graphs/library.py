@@ -40,7 +40,9 @@ def cot_workflow(reason: dict[str, Any] | None = None) -> Workflow:
 def auto_workflow() -> Workflow:
     """classify → LINC for deductive problems, chain of thought for everything else."""
     return (
-        Workflow("auto", input="problem", output="answer", description="route deductive problems to LINC, others to CoT")
+        Workflow(
+            "auto", input="problem", output="answer", description="route deductive problems to LINC, others to CoT"
+        )
         .add("classify", "route.classify")
         .add("translate", "linc.translate")
         .add("prove", "linc.prove")
@@ -92,7 +94,9 @@ def get_workflow(spec: str | Workflow | CompiledWorkflow | Path) -> Workflow | C
     )
 
 
-def resolve(spec: str | Workflow | CompiledWorkflow | Path, overrides: dict[str, Any] | None = None) -> CompiledWorkflow:
+def resolve(
+    spec: str | Workflow | CompiledWorkflow | Path, overrides: dict[str, Any] | None = None
+) -> CompiledWorkflow:
     """The compiled workflow for ``spec`` with ``NODE.PARAM`` overrides applied (cached)."""
     wf = get_workflow(spec)
     if isinstance(wf, CompiledWorkflow):

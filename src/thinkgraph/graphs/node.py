@@ -112,9 +112,7 @@ class NodeSpec:
         return {
             "name": self.name,
             "description": self.description,
-            "reads": [
-                {"name": r.name, "kind": r.kind, "optional": r.optional, "many": r.many} for r in self.reads
-            ],
+            "reads": [{"name": r.name, "kind": r.kind, "optional": r.optional, "many": r.many} for r in self.reads],
             "writes": list(self.write_kinds),
             "writes_all": self.writes_all,
             "params": params,
@@ -216,7 +214,9 @@ def _writes_of(ann: Any) -> tuple[tuple[type[Message], ...], bool]:
     return (t,), False
 
 
-def _inspect(fn: Callable[..., Any], owner: type | None) -> tuple[tuple[Read, ...], tuple[type[Message], ...], bool, Any]:
+def _inspect(
+    fn: Callable[..., Any], owner: type | None
+) -> tuple[tuple[Read, ...], tuple[type[Message], ...], bool, Any]:
     target = fn
     try:
         hints = typing.get_type_hints(target, include_extras=False)
@@ -269,7 +269,7 @@ def node(
         target = obj.__call__ if is_class else obj  # type: ignore[operator]
         if is_class and not inspect.iscoroutinefunction(target):
             raise NodeDefinitionError(f"node class {obj.__qualname__} needs an `async def __call__(self, ctx, ...)`")
-        r, w, w_all, params_ann = _inspect(target, obj if is_class else None)
+        r, w, w_all, params_ann = _inspect(target, obj if is_class else None)  # type: ignore[arg-type]
         if reads is not None:
             r = tuple(Read(name=t.kind_name(), type=t) for t in reads)
         if writes is not None:
@@ -282,7 +282,9 @@ def node(
             if getattr(old.fn, "__qualname__", None) != getattr(obj, "__qualname__", None) or getattr(
                 old.fn, "__module__", None
             ) != getattr(obj, "__module__", None):
-                raise NodeDefinitionError(f"node type {name!r} is already registered (by {old.source}); pick another name")
+                raise NodeDefinitionError(
+                    f"node type {name!r} is already registered (by {old.source}); pick another name"
+                )
         doc = description if description is not None else (inspect.getdoc(obj) or "").split("\n\n")[0]
         _REGISTRY[name] = NodeSpec(
             name=name,

@@ -266,7 +266,13 @@ def _build(data: Any, col: _Collector) -> Workflow | None:
     if "budget" in data:
         kw["budget"] = _budget(data["budget"], "budget", col)
     wf = Workflow(str(name), **kw)
-    nodes = data.get("nodes")
+    _nodes(data.get("nodes"), wf, col)
+    _edges(data.get("edges"), wf, col)
+    _routes(data.get("routes"), wf, col)
+    return wf
+
+
+def _nodes(nodes: Any, wf: Workflow, col: _Collector) -> None:
     if nodes is None:
         col.add("missing field 'nodes'", "nodes", col.locations.get("", (1, 1)), "add `nodes:` with at least one node")
     elif _expect(nodes, dict, "nodes", col, "a mapping of node name → {use: TYPE, with: {...}}"):
@@ -293,9 +299,6 @@ def _build(data: Any, col: _Collector) -> Workflow | None:
                 model = None
             budget = _budget(entry["budget"], f"{path}.budget", col) if "budget" in entry else None
             wf.add(str(node_name), use, params, model=model, budget=budget)
-    _edges(data.get("edges"), wf, col)
-    _routes(data.get("routes"), wf, col)
-    return wf
 
 
 def _edges(edges: Any, wf: Workflow, col: _Collector) -> None:

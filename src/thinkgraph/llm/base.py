@@ -4,13 +4,14 @@ A backend implements :class:`ChatModel`: ``await model.chat(request)`` returns `
 Lifecycle: construct (cheap; heavy backends load lazily on the first call), call ``chat`` from any
 number of tasks, then ``close()``.  Backends raise only the typed errors below; anything retryable
 is a :class:`RetryableModelError` (retried by :class:`thinkgraph.llm.managed.ManagedModel`), anything
-else is final.
+else is final.  A backend declares which request options it can honour (``capabilities``, see
+:class:`ChatModel`) and raises :class:`UnsupportedRequest` for any other, never dropping one silently.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -20,7 +21,8 @@ from thinkgraph.messages import ChatMessage, Usage
 
 class ChatRequest(BaseModel):
     """What a node asks of a model.  ``response_format`` is an OpenAI-style JSON schema dict;
-    ``grammar`` is a GBNF grammar (honoured by llama.cpp backends, ignored with a note elsewhere)."""
+    ``grammar`` is a GBNF grammar (honoured by llama.cpp-style backends; the others raise
+    :class:`UnsupportedRequest`).  :func:`requested_options` names the options a request uses."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -124,7 +126,100 @@ class ModelRequestError(ModelError):
 
 
 class ModelUnavailable(ModelError):
-    """The backend cannot start: a missing extra, a missing file, a blocked network call.  Says how to fix."""
+    """The backend cannot start: a missing extra, a missing file, a missing or rejected API key, a blocked
+    network call.  Says how to fix."""
+
+
+class UnsupportedRequest(ModelRequestError):
+    """The backend cannot honour a request option (``option``, one of :data:`CAPABILITIES`, or the server's
+    name for a parameter it rejected).  Final: retrying cannot help; ``hint`` says what to do instead.
+
+    Raised before anything is sent when the option is outside the backend's declared ``capabilities``."""
+
+    def __init__(self, option: str, backend: str, hint: str = "") -> None:
+        self.option = option
+        self.backend = backend
+        self.hint = hint or OPTION_HINTS.get(option, "")
+        message = f"{backend} cannot honour the request option {option!r}"
+        super().__init__(f"{message}: {self.hint}" if self.hint else message)
+
+
+# ----------------------------------------------------------------------------- capabilities
+
+#: Every request option a backend may declare in ``capabilities``:
+#:
+#: * ``n``: ``n > 1`` samples (natively or as parallel requests);
+#: * ``stop``: stop sequences;
+#: * ``seed``: a sampling seed (reproducible samples, best effort: a real engine's prompt cache and batching
+#:   can change the numerics);
+#: * ``json_schema``: ``response_format`` (a JSON schema, or ``{"type": "json_object"}``) constrains the output;
+#: * ``grammar``: a GBNF ``grammar`` constrains the output;
+#: * ``logprobs``: ``logprobs`` / ``top_logprobs`` are returned.
+CAPABILITIES: frozenset[str] = frozenset({"n", "stop", "seed", "json_schema", "grammar", "logprobs"})
+
+OPTION_HINTS: dict[str, str] = {
+    "n": "ask for one sample per request instead",
+    "stop": "drop stop= and cut the text after it arrives",
+    "seed": "drop seed= (this backend cannot seed its sampling)",
+    "json_schema": "drop response_format= and parse the text, or use a backend with structured output",
+    "grammar": (
+        "drop grammar= (the CLI's --no-grammar), constrain with response_format= (a JSON schema) instead, "
+        "or use a backend that accepts GBNF (local, or openai:MODEL@URL of a llama.cpp / vLLM server)"
+    ),
+    "logprobs": "drop logprobs= / top_logprobs=, or use a backend that returns them (local, openai)",
+}
+
+
+def requested_options(request: ChatRequest) -> frozenset[str]:
+    """The optional features ``request`` uses, named as in :data:`CAPABILITIES`."""
+    used = set()
+    if request.n > 1:
+        used.add("n")
+    if request.stop:
+        used.add("stop")
+    if request.seed is not None:
+        used.add("seed")
+    if request.response_format is not None:
+        used.add("json_schema")
+    if request.grammar is not None:
+        used.add("grammar")
+    if request.logprobs or request.top_logprobs:
+        used.add("logprobs")
+    return frozenset(used)
+
+
+def parse_capabilities(names: Iterable[str]) -> frozenset[str]:
+    """Validate capability names (a typo must not silently declare nothing)."""
+    caps = frozenset(names)
+    unknown = caps - CAPABILITIES
+    if unknown:
+        raise ValueError(f"unknown capabilities {sorted(unknown)}; valid: {sorted(CAPABILITIES)}")
+    return caps
+
+
+def check_request(
+    backend: str, capabilities: Iterable[str], request: ChatRequest, hints: Mapping[str, str] | None = None
+) -> None:
+    """Raise :class:`UnsupportedRequest` for the first option ``request`` uses outside ``capabilities``."""
+    missing = requested_options(request) - frozenset(capabilities)
+    for option in sorted(missing):
+        raise UnsupportedRequest(option, backend, (hints or {}).get(option, ""))
+
+
+def capabilities_of(model: object) -> frozenset[str]:
+    """The options ``model`` declares it honours, looking through wrappers that keep the backend in ``inner``
+    (like :class:`~thinkgraph.llm.managed.ManagedModel`).  A model that declares nothing is taken to honour
+    everything (it must then raise :class:`UnsupportedRequest` itself)."""
+    seen = 0
+    while seen < 16:
+        caps = getattr(model, "capabilities", None)
+        if caps is not None:
+            return frozenset(caps)
+        inner = getattr(model, "inner", None)
+        if inner is None:
+            break
+        model, seen = inner, seen + 1
+    return CAPABILITIES
 
 
 # ----------------------------------------------------------------------------- protocol
@@ -132,6 +227,19 @@ class ModelUnavailable(ModelError):
 
 @runtime_checkable
 class ChatModel(Protocol):
+    """A chat backend.
+
+    ``name``: a label for traces and errors.  ``chat(request)`` returns exactly ``request.n`` choices and
+    reports usage.  ``aclose()`` frees what the backend holds.
+
+    Every backend also declares ``capabilities: frozenset[str]``, the request options (names from
+    :data:`CAPABILITIES`: ``n``, ``stop``, ``seed``, ``json_schema``, ``grammar``, ``logprobs``) it honours.
+    A request using any other option raises :class:`UnsupportedRequest` before anything is sent; an
+    option is never dropped silently.  (The attribute is not a protocol member, so wrappers without it
+    still type-check; read it with :func:`capabilities_of`, which looks through wrappers.)  ``max_tokens``
+    and ``temperature`` are always honoured.
+    """
+
     name: str
 
     async def chat(self, request: ChatRequest) -> ChatResponse: ...

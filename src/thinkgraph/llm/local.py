@@ -7,8 +7,10 @@ chunk packages are read as files and never imported.  Any other GGUF file works 
 ``local:/path/to/model.gguf``.
 
 ``n`` samples are drawn as ``n`` concurrent requests; the server batches them across its
-``n_parallel`` slots (continuous batching).  Threads default to 1 (set ``THINKGRAPH_THREADS``):
-llama.cpp's busy-waiting OpenMP threads collapse on small shared machines.
+``n_parallel`` slots (continuous batching).  Every request option is honoured (``capabilities`` is the
+full :data:`~thinkgraph.llm.base.CAPABILITIES`); a request llama.cpp rejects is a :class:`ModelRequestError`.
+Threads default to 1 (set ``THINKGRAPH_THREADS``): llama.cpp's busy-waiting OpenMP threads collapse on
+small shared machines.
 """
 
 from __future__ import annotations
@@ -19,17 +21,22 @@ import importlib.metadata
 import os
 import threading
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from thinkgraph.llm.base import (
+    CAPABILITIES,
     ChatRequest,
     ChatResponse,
     Completion,
     ModelRequestError,
     ModelUnavailable,
+    ServerError,
+    check_request,
     logprobs_from_openai,
+    parse_capabilities,
 )
 from thinkgraph.messages import Usage
 
@@ -147,7 +154,11 @@ def resolve_model_path(arg: str) -> tuple[Path, str]:
 
 
 class LocalModel:
-    """xllamacpp server in-process.  Loads on the first call; ``aclose`` frees it."""
+    """xllamacpp server in-process.  Loads on the first call; ``aclose`` frees it.
+
+    A missing ``xllamacpp``, missing weights or a GGUF file llama.cpp cannot load raise
+    :class:`ModelUnavailable` on the first call (``_ensure``) with the fix.  ``capabilities`` (default: all)
+    narrows what requests are accepted, e.g. to mimic a smaller deployment in tests."""
 
     def __init__(
         self,
@@ -157,8 +168,10 @@ class LocalModel:
         ctx_per_slot: int = 4096,
         threads: int | None = None,
         verbose: bool = False,
+        capabilities: Iterable[str] | None = None,
     ) -> None:
         self.model_arg = model
+        self.capabilities = parse_capabilities(CAPABILITIES if capabilities is None else capabilities)
         self.n_parallel = n_parallel
         self.ctx_per_slot = ctx_per_slot
         self.threads = threads or int(os.environ.get("THINKGRAPH_THREADS", "1"))
@@ -189,7 +202,13 @@ class LocalModel:
             p.cache_prompt = True
             if not self.verbose:
                 p.verbosity = -1
-            self._server = xllamacpp.Server(p)
+            try:
+                self._server = xllamacpp.Server(p)
+            except Exception as exc:
+                raise ModelUnavailable(
+                    f"llama.cpp could not load {path}: {exc}; check that it is a GGUF model file "
+                    "(for the pinned models: pip install --force-reinstall 'thinkgraph[local]')"
+                ) from exc
             self.load_seconds = time.perf_counter() - start
             return self._server
 
@@ -210,7 +229,7 @@ class LocalModel:
             body["response_format"] = request.response_format
         if request.grammar is not None:
             body["grammar"] = request.grammar
-        if request.logprobs:
+        if request.logprobs or request.top_logprobs:
             body["logprobs"] = True
             if request.top_logprobs:
                 body["top_logprobs"] = request.top_logprobs
@@ -218,29 +237,42 @@ class LocalModel:
 
     def _one(self, request: ChatRequest, index: int) -> dict[str, Any]:
         server = self._ensure()
-        result: dict[str, Any] = server.handle_chat_completions(self.body(request, index))
-        if "error" in result or "choices" not in result:
-            raise ModelRequestError(f"llama.cpp rejected the request: {result.get('error', result)}")
+        try:
+            result: Any = server.handle_chat_completions(self.body(request, index))
+        except Exception as exc:
+            raise ModelRequestError(f"{self.name}: llama.cpp failed on the request: {exc}") from exc
+        if not isinstance(result, dict):
+            raise ServerError(f"{self.name}: llama.cpp returned {type(result).__name__}, not a completion")
+        if "error" in result or not result.get("choices"):
+            err = result.get("error", result)
+            code = err.get("code") if isinstance(err, dict) else None
+            if isinstance(code, int) and code >= 500:
+                raise ServerError(f"{self.name}: llama.cpp failed: {err}")
+            raise ModelRequestError(f"{self.name}: llama.cpp rejected the request: {err}")
         return result
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        check_request(self.name, self.capabilities, request)
         start = time.perf_counter()
         await asyncio.to_thread(self._ensure)
         results = await asyncio.gather(*[asyncio.to_thread(self._one, request, i) for i in range(request.n)])
         choices = []
         prompt_tokens = completion_tokens = 0
-        for res in results:
-            ch = res["choices"][0]
-            choices.append(
-                Completion(
-                    text=ch["message"].get("content") or "",
-                    finish_reason=ch.get("finish_reason") or "stop",
-                    logprobs=logprobs_from_openai(ch.get("logprobs")),
+        try:
+            for res in results:
+                ch = res["choices"][0]
+                choices.append(
+                    Completion(
+                        text=ch["message"].get("content") or "",
+                        finish_reason=ch.get("finish_reason") or "stop",
+                        logprobs=logprobs_from_openai(ch.get("logprobs")),
+                    )
                 )
-            )
-            usage = res.get("usage", {})
-            prompt_tokens += int(usage.get("prompt_tokens", 0))
-            completion_tokens += int(usage.get("completion_tokens", 0))
+                usage = res.get("usage") or {}
+                prompt_tokens += int(usage.get("prompt_tokens", 0))
+                completion_tokens += int(usage.get("completion_tokens", 0))
+        except (KeyError, IndexError, TypeError, ValueError, AttributeError) as exc:
+            raise ServerError(f"{self.name}: llama.cpp returned a malformed completion: {exc!r}") from exc
         return ChatResponse(
             model=self.name,
             choices=tuple(choices),

@@ -9,26 +9,29 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-import uuid
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, ModelError, RetryableModelError
 from thinkgraph.messages import ModelRequest, ModelResponse
-from thinkgraph.runtime import RunContext, RunContextMismatch, current_node, current_run
+from thinkgraph.runtime import RunContext, RunContextMismatch, current_node, current_run, new_id
 
 
 class _RetryAfterOrBackoff:
-    def __init__(self, initial: float, maximum: float) -> None:
+    def __init__(self, initial: float, maximum: float, offset: int = 0) -> None:
         self.initial = initial
         self.maximum = maximum
+        self.offset = offset  # attempts made before tenacity took over
+
+    def delay(self, exc: BaseException | None, attempt: int) -> float:
+        if isinstance(exc, RetryableModelError) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.maximum)
+        delay = self.initial * 2 ** (attempt - 1)
+        return min(delay + random.uniform(0, self.initial), self.maximum)
 
     def __call__(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        if isinstance(exc, RetryableModelError) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.maximum)
-        delay = self.initial * 2 ** (state.attempt_number - 1)
-        return min(delay + random.uniform(0, self.initial), self.maximum)
+        return self.delay(exc, state.attempt_number + self.offset)
 
 
 class ManagedModel:
@@ -53,11 +56,12 @@ class ManagedModel:
         self.inner = inner
         self.name = inner.name
         self._bound = ctx
-        self._fallback = RunContext()
+        self._fallback: RunContext | None = None
         self.max_attempts = max_attempts
         self.max_concurrency = max_concurrency
         self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
         self._wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
+        self._wait_after_first = _RetryAfterOrBackoff(backoff_initial, backoff_max, offset=1)
 
     def bind(self, ctx: RunContext) -> None:
         """Bind to ``ctx`` (the run that owns this wrapper); a wrapper bound to another run refuses."""
@@ -79,12 +83,16 @@ class ManagedModel:
                     f"{run.run_id}: pass the plain model to the workflow instead of a ManagedModel"
                 )
             return run
-        return self._bound or self._fallback
+        if self._bound is not None:
+            return self._bound
+        if self._fallback is None:
+            self._fallback = RunContext()
+        return self._fallback
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         ctx = self.ctx
         ctx.ledger.check()
-        call_id = uuid.uuid4().hex[:10]
+        call_id = new_id(10)
         tracer = ctx.tracer
         tracer.emit(ModelRequest(call_id=call_id, model=self.name, messages=request.messages, params=request.params()))
         start = time.perf_counter()
@@ -94,14 +102,12 @@ class ManagedModel:
             if sem is None:
                 sem = self._sems[loop] = asyncio.Semaphore(self.max_concurrency)
             async with sem:
-                async for attempt in AsyncRetrying(
-                    retry=retry_if_exception_type(RetryableModelError),
-                    stop=stop_after_attempt(self.max_attempts),
-                    wait=self._wait,
-                    reraise=True,
-                ):
-                    with attempt:
-                        response = await self.inner.chat(request)
+                try:  # the first attempt directly: the common case pays nothing for the retry machinery
+                    response = await self.inner.chat(request)
+                except RetryableModelError as first:
+                    if self.max_attempts <= 1:
+                        raise
+                    response = await self._retry(request, first)
         except ModelError as exc:
             tracer.emit(
                 ModelResponse(call_id=call_id, model=self.name, seconds=time.perf_counter() - start, error=repr(exc))
@@ -117,6 +123,19 @@ class ManagedModel:
             )
         )
         return response
+
+    async def _retry(self, request: ChatRequest, first: RetryableModelError) -> ChatResponse:
+        """Attempts 2..max_attempts with tenacity, waiting Retry-After or an exponential backoff."""
+        await asyncio.sleep(self._wait.delay(first, 1))
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(RetryableModelError),
+            stop=stop_after_attempt(self.max_attempts - 1),
+            wait=self._wait_after_first,
+            reraise=True,
+        ):
+            with attempt:
+                return await self.inner.chat(request)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
         await self.inner.aclose()

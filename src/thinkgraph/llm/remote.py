@@ -1,9 +1,16 @@
 """Network backends: the official ``openai`` SDK (OpenAI or any OpenAI-compatible server such as vLLM,
 llama.cpp or Ollama, chosen by base URL) and LiteLLM for every other provider.
 
-Both map provider errors onto the typed errors of :mod:`thinkgraph.llm.base` by exception *type*
-(never by message text) and read ``Retry-After`` from the response headers.  SDK-level retries are
-off: :class:`~thinkgraph.llm.managed.ManagedModel` owns retrying.
+Both map provider errors onto the typed errors of :mod:`thinkgraph.llm.base` by exception *type* and
+structured error fields (never by message text) and read ``Retry-After`` from the response headers.  A
+response body that is not the JSON the protocol promises (cut off, HTML from a proxy, the wrong shape)
+is a retryable :class:`ServerError`.  SDK-level retries are off: :class:`~thinkgraph.llm.managed.ManagedModel`
+owns retrying.
+
+Capabilities (see :class:`~thinkgraph.llm.base.ChatModel`): api.openai.com honours everything but a GBNF
+``grammar``; any other OpenAI-compatible server is assumed to be llama.cpp / vLLM-like and gets the
+grammar in the request body.  ``grammar=`` (constructor, or ``#grammar=off`` in the spec) overrides the
+guess.  LiteLLM providers honour what LiteLLM's provider table lists, no grammar unless enabled.
 
 Setting ``THINKGRAPH_BLOCK_REMOTE=1`` (the test suite does) makes any call to a non-loopback host
 fail with :class:`ModelUnavailable`, so no test can reach a real network model by accident.
@@ -12,12 +19,17 @@ fail with :class:`ModelUnavailable`, so no test can reach a real network model b
 from __future__ import annotations
 
 import asyncio
+import email.utils
+import json
 import os
+import sys
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlparse
 
 from thinkgraph.llm.base import (
+    CAPABILITIES,
     ChatRequest,
     ChatResponse,
     Completion,
@@ -28,11 +40,19 @@ from thinkgraph.llm.base import (
     RateLimitError,
     ServerError,
     TokenLogprob,
+    UnsupportedRequest,
+    check_request,
     logprobs_from_openai,
+    parse_capabilities,
 )
 from thinkgraph.messages import Usage
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
+OPENAI_URL = "https://api.openai.com/v1"
+#: Hosts whose chat API rejects or ignores a GBNF grammar.
+NO_GRAMMAR_HOSTS = frozenset({"api.openai.com"})
+#: The server's parameter names → capability names (for the server's ``unsupported_parameter`` errors).
+_PARAM_OPTION = {"response_format": "json_schema", "top_logprobs": "logprobs", "stop": "stop", "n": "n"}
 
 
 def _check_network_allowed(base_url: str | None, what: str) -> None:
@@ -46,45 +66,109 @@ def _check_network_allowed(base_url: str | None, what: str) -> None:
         )
 
 
-def _retry_after(exc: Any) -> float | None:
-    response = getattr(exc, "response", None)
-    headers = getattr(response, "headers", None)
+def parse_retry_after(headers: Any) -> float | None:
+    """Seconds to wait from ``retry-after-ms``, or ``Retry-After`` as seconds or as an HTTP date."""
     if not headers:
         return None
-    value = headers.get("retry-after") or headers.get("Retry-After")
     try:
-        return float(value) if value is not None else None
-    except ValueError:
+        ms = headers.get("retry-after-ms")
+        if ms is not None:
+            return max(float(ms) / 1000.0, 0.0)
+    except (TypeError, ValueError):
+        pass
+    value = headers.get("retry-after") or headers.get("Retry-After")
+    if value is None:
         return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        pass
+    try:
+        when = email.utils.parsedate_to_datetime(str(value))
+    except (TypeError, ValueError, IndexError):
+        return None
+    return max(when.timestamp() - time.time(), 0.0)
 
 
-def map_openai_error(exc: Exception) -> ModelError:
+def _retry_after(exc: Any) -> float | None:
+    response = getattr(exc, "response", None)
+    found = parse_retry_after(getattr(response, "headers", None))
+    if found is None:  # LiteLLM keeps the provider's headers here
+        found = parse_retry_after(getattr(exc, "litellm_response_headers", None))
+    return found
+
+
+def _malformed_response_types() -> tuple[type[BaseException], ...]:
+    import pydantic
+
+    types: list[type[BaseException]] = [json.JSONDecodeError, UnicodeDecodeError, pydantic.ValidationError]
+    try:
+        import httpx
+
+        types.append(httpx.DecodingError)
+    except ImportError:  # pragma: no cover - httpx comes with openai
+        pass
+    return tuple(types)
+
+
+def map_openai_error(exc: Exception, backend: str = "") -> ModelError:
     """Translate an ``openai`` SDK exception (LiteLLM's subclass them) into a thinkgraph error."""
     import openai
 
+    who = f"{backend}: " if backend else ""
+    if isinstance(exc, ModelError):
+        return exc
     if isinstance(exc, openai.RateLimitError):
-        return RateLimitError(str(exc), _retry_after(exc))
+        return RateLimitError(f"{who}{exc}", _retry_after(exc))
     if isinstance(exc, openai.APITimeoutError):
-        return ModelTimeoutError(str(exc))
+        return ModelTimeoutError(f"{who}{exc}")
     if isinstance(exc, openai.APIConnectionError):
-        return ServerError(f"connection failed: {exc}")
+        return ServerError(f"{who}connection failed: {exc}")
     if isinstance(exc, openai.InternalServerError):
-        return ServerError(str(exc), _retry_after(exc))
+        return ServerError(f"{who}{exc}", _retry_after(exc))
+    if isinstance(exc, openai.AuthenticationError):
+        return ModelUnavailable(
+            f"{who}the server rejected the credentials (HTTP 401): set the provider's API key "
+            f"(OPENAI_API_KEY for openai:) or pass api_key=; {exc}"
+        )
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code in (408, 409, 425) or exc.status_code >= 500:
-            return ServerError(str(exc), _retry_after(exc))
-        return ModelRequestError(f"HTTP {exc.status_code}: {exc}")
+            return ServerError(f"{who}{exc}", _retry_after(exc))
+        unsupported = _unsupported_parameter(exc, backend)
+        if unsupported is not None:
+            return unsupported
+        return ModelRequestError(f"{who}HTTP {exc.status_code}: {exc}")
+    if isinstance(exc, openai.APIResponseValidationError):
+        return ServerError(f"{who}the server's response does not follow the protocol: {exc}")
     if isinstance(exc, openai.OpenAIError):
-        return ModelRequestError(str(exc))
+        return ModelRequestError(f"{who}{exc}")
+    if isinstance(exc, _malformed_response_types()):
+        return ServerError(f"{who}the server sent a malformed response body: {exc!r}")
     raise exc
+
+
+def _unsupported_parameter(exc: Any, backend: str) -> UnsupportedRequest | None:
+    litellm = sys.modules.get("litellm")  # only if LiteLLM is loaded already: never import it for an error
+    lite_unsupported = getattr(litellm, "UnsupportedParamsError", None)
+    if lite_unsupported is not None and isinstance(exc, lite_unsupported):
+        return UnsupportedRequest("a request option", backend or "litellm", f"LiteLLM refused it: {exc}")
+    code = getattr(exc, "code", None)
+    param = getattr(exc, "param", None)
+    if code in ("unsupported_parameter", "unsupported_value") and param:
+        option = _PARAM_OPTION.get(str(param), str(param))
+        return UnsupportedRequest(option, backend or "the server", f"the server refused it: {exc}")
+    return None
 
 
 def _choice_logprobs(choice: Any) -> tuple[TokenLogprob, ...] | None:
     lp = getattr(choice, "logprobs", None)
-    return logprobs_from_openai(lp.model_dump()) if lp is not None else None
+    if lp is None:
+        return None
+    return logprobs_from_openai(lp.model_dump() if hasattr(lp, "model_dump") else lp)
 
 
 def request_kwargs(request: ChatRequest, *, n: int, grammar_field: str | None) -> dict[str, Any]:
+    """The ``chat.completions.create`` arguments for ``request``.  A grammar is sent only with a field."""
     kw: dict[str, Any] = {
         "messages": [m.model_dump() for m in request.messages],
         "max_tokens": request.max_tokens,
@@ -98,7 +182,7 @@ def request_kwargs(request: ChatRequest, *, n: int, grammar_field: str | None) -
         kw["seed"] = request.seed
     if request.response_format is not None:
         kw["response_format"] = request.response_format
-    if request.logprobs:
+    if request.logprobs or request.top_logprobs:
         kw["logprobs"] = True
         if request.top_logprobs:
             kw["top_logprobs"] = request.top_logprobs
@@ -107,29 +191,52 @@ def request_kwargs(request: ChatRequest, *, n: int, grammar_field: str | None) -
     return kw
 
 
-def _to_response(name: str, responses: list[Any], start: float, cost: float | None = None) -> ChatResponse:
+def _to_response(
+    name: str, responses: list[Any], start: float, cost: float | None = None, *, expect: int | None = None
+) -> ChatResponse:
+    """Provider responses → one :class:`ChatResponse`; a body of the wrong shape is a retryable ServerError."""
     choices: list[Completion] = []
     prompt = completion = 0
-    for resp in responses:
-        for ch in resp.choices:
-            choices.append(
-                Completion(
-                    text=ch.message.content or "",
-                    finish_reason=ch.finish_reason or "stop",
-                    logprobs=_choice_logprobs(ch),
+    try:
+        for resp in responses:
+            raw_choices = resp.choices
+            if not isinstance(raw_choices, list) or not raw_choices:
+                raise TypeError(f"no choices in the response: {resp!r:.200}")
+            for ch in raw_choices:
+                content = ch.message.content
+                if content is not None and not isinstance(content, str):
+                    raise TypeError(f"message content is {type(content).__name__}, not text")
+                choices.append(
+                    Completion(
+                        text=content or "",
+                        finish_reason=ch.finish_reason or "stop",
+                        logprobs=_choice_logprobs(ch),
+                    )
                 )
-            )
-        if resp.usage is not None:
-            prompt += int(resp.usage.prompt_tokens or 0)
-            completion += int(resp.usage.completion_tokens or 0)
-    out = ChatResponse(
+            usage = getattr(resp, "usage", None)
+            if usage is not None:
+                prompt += int(usage.prompt_tokens or 0)
+                completion += int(usage.completion_tokens or 0)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise ServerError(f"{name}: the server's response is not a chat completion: {exc}") from exc
+    if expect is not None and len(choices) != expect:
+        raise UnsupportedRequest(
+            "n",
+            name,
+            f"asked for {expect} samples in one request, the server returned {len(choices)}; "
+            "draw them as parallel requests with native_n=False (spec suffix #native_n=off)",
+        )
+    return ChatResponse(
         model=name,
         choices=tuple(choices),
         usage=Usage(prompt_tokens=prompt, completion_tokens=completion),
         seconds=time.perf_counter() - start,
         cost=cost,
     )
-    return out
+
+
+def _host(url: str) -> str:
+    return (urlparse(url).hostname or "").lower()
 
 
 class OpenAIModel:
@@ -137,7 +244,14 @@ class OpenAIModel:
 
     ``native_n``: send ``n`` in one request (OpenAI, vLLM) or draw samples as parallel requests
     (llama.cpp allows only n=1).  Default: native for api.openai.com, parallel elsewhere.
-    ``grammar_field``: the body field a GBNF grammar goes in (``grammar`` for llama.cpp; ``None`` drops it).
+    ``grammar``: whether the server honours a GBNF grammar.  Default (``None``): not api.openai.com,
+    yes anywhere else (llama.cpp, vLLM).  When it does not, a request with a grammar raises
+    :class:`UnsupportedRequest` instead of the grammar being dropped.
+    ``grammar_field``: the body field the grammar goes in (``grammar`` for llama.cpp; vLLM also reads
+    ``guided_grammar``); ``None`` is the same as ``grammar=False``.
+    ``capabilities`` replaces the whole declared set (names from :data:`~thinkgraph.llm.base.CAPABILITIES`).
+
+    Without ``base_url`` the SDK's ``OPENAI_BASE_URL`` (if set) decides the server, as in the SDK.
     """
 
     def __init__(
@@ -149,28 +263,41 @@ class OpenAIModel:
         timeout_s: float = 120.0,
         native_n: bool | None = None,
         grammar_field: str | None = "grammar",
+        grammar: bool | None = None,
+        capabilities: Iterable[str] | None = None,
     ) -> None:
         self.model = model
         self.base_url = base_url
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
-        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or ("not-needed" if base_url else None)
+        self.url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
+        is_openai = _host(self.url) in NO_GRAMMAR_HOSTS
+        self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or (None if is_openai else "not-needed")
         self.timeout_s = timeout_s
-        self.native_n = native_n if native_n is not None else base_url is None
-        self.grammar_field = grammar_field if base_url else None
+        self.native_n = native_n if native_n is not None else is_openai
+        if grammar is None:
+            grammar = not is_openai
+        self.grammar_field = grammar_field if grammar else None
+        if capabilities is not None:
+            self.capabilities = parse_capabilities(capabilities)
+        else:
+            self.capabilities = CAPABILITIES if self.grammar_field else CAPABILITIES - {"grammar"}
+        if "grammar" not in self.capabilities:
+            self.grammar_field = None
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
     def _client(self) -> Any:
-        _check_network_allowed(self.base_url or "https://api.openai.com/v1", self.name)
+        _check_network_allowed(self.url, self.name)
         if self.api_key is None:
             raise ModelUnavailable(f"{self.name}: set OPENAI_API_KEY or pass api_key")
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
-            import openai
+            try:
+                import openai
+            except ImportError as exc:  # pragma: no cover - openai is a core dependency
+                raise ModelUnavailable("the openai backend needs the openai SDK: pip install openai") from exc
 
-            client = openai.AsyncOpenAI(
-                api_key=self.api_key, base_url=self.base_url, max_retries=0, timeout=self.timeout_s
-            )
+            client = openai.AsyncOpenAI(api_key=self.api_key, base_url=self.url, max_retries=0, timeout=self.timeout_s)
             self._clients[loop] = client
         return client
 
@@ -178,20 +305,23 @@ class OpenAIModel:
         kw = request_kwargs(request, n=n, grammar_field=self.grammar_field)
         if not self.native_n and request.seed is not None:
             kw["seed"] = request.seed + index
+        client = self._client()
         try:
-            return await self._client().chat.completions.create(model=self.model, **kw)
-        except ModelError:
-            raise
+            return await client.chat.completions.create(model=self.model, **kw)
         except Exception as exc:
-            raise map_openai_error(exc) from exc
+            raise map_openai_error(exc, self.name) from exc
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
+        check_request(self.name, self.capabilities, request)
         start = time.perf_counter()
         if self.native_n or request.n == 1:
             responses = [await self._create(request, request.n, 0)]
-        else:
-            responses = list(await asyncio.gather(*[self._create(request, 1, i) for i in range(request.n)]))
-        return _to_response(self.name, responses, start)
+            return _to_response(self.name, responses, start, expect=request.n)
+        responses = list(await asyncio.gather(*[self._create(request, 1, i) for i in range(request.n)]))
+        out = _to_response(self.name, responses, start)
+        if len(out.choices) != request.n:
+            raise ServerError(f"{self.name}: {request.n} single-sample requests returned {len(out.choices)} samples")
+        return out
 
     async def aclose(self) -> None:
         clients, self._clients = self._clients, {}
@@ -199,28 +329,88 @@ class OpenAIModel:
             await client.close()
 
 
+_LITELLM_PARAM_CAPS = {"stop": "stop", "seed": "seed", "response_format": "json_schema", "logprobs": "logprobs"}
+
+
 class LiteLLMModel:
-    """``litellm:PROVIDER/MODEL`` through LiteLLM (imported lazily; its offline price-map fetch is disabled)."""
+    """``litellm:PROVIDER/MODEL`` through LiteLLM (imported lazily; its offline price-map fetch is disabled).
+
+    ``n`` samples are drawn as ``n`` parallel requests (seeds offset by the sample index).
+    ``capabilities`` starts as everything but ``grammar`` and is narrowed on the first call (or by
+    :meth:`resolve_capabilities`) to what LiteLLM's provider table says the provider accepts; pass
+    ``capabilities=`` to fix it.  ``grammar=True`` sends a GBNF grammar in the body field
+    ``grammar_field`` (for OpenAI-compatible llama.cpp / vLLM servers behind LiteLLM).
+    A provider whose API key is missing raises :class:`ModelUnavailable` naming the variable.
+    """
 
     def __init__(
-        self, model: str, api_base: str | None = None, *, api_key: str | None = None, timeout_s: float = 120.0
+        self,
+        model: str,
+        api_base: str | None = None,
+        *,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        grammar: bool = False,
+        grammar_field: str = "grammar",
+        capabilities: Iterable[str] | None = None,
     ) -> None:
         self.model = model
         self.api_base = api_base
         self.api_key = api_key or ("not-needed" if api_base else None)
         self.name = f"litellm:{model}" + (f"@{api_base}" if api_base else "")
         self.timeout_s = timeout_s
+        self._fixed = capabilities is not None
+        if capabilities is not None:
+            self.capabilities = parse_capabilities(capabilities)
+        else:
+            self.capabilities = CAPABILITIES if grammar else CAPABILITIES - {"grammar"}
+        self.grammar_field = grammar_field if "grammar" in self.capabilities else None
+        self._resolved = self._fixed
 
-    async def chat(self, request: ChatRequest) -> ChatResponse:
-        _check_network_allowed(self.api_base or "https://provider.invalid", self.name)
+    def _import(self) -> Any:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
         try:
             import litellm
         except ImportError as exc:
             raise ModelUnavailable("the litellm backend needs LiteLLM: pip install 'thinkgraph[litellm]'") from exc
+        litellm.suppress_debug_info = True
+        return litellm
+
+    def resolve_capabilities(self) -> frozenset[str]:
+        """Narrow ``capabilities`` to what LiteLLM lists for this provider (imports LiteLLM)."""
+        if self._resolved:
+            return self.capabilities
+        litellm = self._import()
+        try:
+            model, provider, _, _ = litellm.get_llm_provider(self.model, api_base=self.api_base)
+            params = set(litellm.get_supported_openai_params(model=model, custom_llm_provider=provider) or ())
+        except Exception:  # unknown to LiteLLM's table: keep the declared set, the provider will say
+            params = set(_LITELLM_PARAM_CAPS)
+        dropped = {cap for param, cap in _LITELLM_PARAM_CAPS.items() if param not in params}
+        self.capabilities = self.capabilities - dropped
+        self._resolved = True
+        return self.capabilities
+
+    def _check_key(self, litellm: Any) -> None:
+        if self.api_key is not None:
+            return
+        try:
+            env = litellm.validate_environment(model=self.model)
+        except Exception:  # LiteLLM cannot tell: the provider will answer 401 if the key is missing
+            return
+        missing = env.get("missing_keys") or []
+        if not env.get("keys_in_environment", True) and missing:
+            raise ModelUnavailable(f"{self.name}: set {', '.join(missing)} (or pass api_key=)")
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        check_request(self.name, self.capabilities, request)
+        _check_network_allowed(self.api_base or "https://provider.invalid", self.name)
+        litellm = self._import()
+        self.resolve_capabilities()
+        check_request(self.name, self.capabilities, request)
+        self._check_key(litellm)
         start = time.perf_counter()
-        kw = request_kwargs(request, n=1, grammar_field=None)
-        kw.pop("extra_body", None)
+        kw = request_kwargs(request, n=1, grammar_field=self.grammar_field)
 
         async def one(i: int) -> Any:
             args = dict(kw)
@@ -236,7 +426,7 @@ class LiteLLMModel:
                     **args,
                 )
             except Exception as exc:
-                raise map_openai_error(exc) from exc
+                raise map_openai_error(exc, self.name) from exc
 
         responses = list(await asyncio.gather(*[one(i) for i in range(request.n)]))
         cost: float | None = None
@@ -244,7 +434,10 @@ class LiteLLMModel:
             cost = sum(float(litellm.completion_cost(completion_response=r)) for r in responses)
         except Exception:  # price unknown for this model: leave the cost empty
             cost = None
-        return _to_response(self.name, responses, start, cost)
+        out = _to_response(self.name, responses, start, cost)
+        if len(out.choices) != request.n:
+            raise ServerError(f"{self.name}: {request.n} single-sample requests returned {len(out.choices)} samples")
+        return out
 
     async def aclose(self) -> None:
         return None

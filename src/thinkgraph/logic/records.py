@@ -112,6 +112,9 @@ class Answer(Message):
     def abstained(self) -> bool:
         return self.status == "abstained"
 
+    def summary(self) -> str:
+        return f"{self.value if self.value is not None else '—'} [{self.status}]"
+
     def render(self) -> str:
         head = f"{self.value if self.value is not None else '—'} [{self.status}]"
         ev = self.evidence
@@ -180,7 +183,9 @@ class Translations(Message):
         samples = [s for st in self.sentences for s in st.samples]
         ok = sum(s.formula is not None for s in samples)
         repaired = sum(s.repaired for s in samples)
-        return f"{ok}/{len(samples)} samples parsed ({repaired} after a repair turn) over {len(self.sentences)} sentences"
+        return (
+            f"{ok}/{len(samples)} samples parsed ({repaired} after a repair turn) over {len(self.sentences)} sentences"
+        )
 
 
 CONSENSUS = -1  # sample index of the per-sentence majority ("consensus") formalization
