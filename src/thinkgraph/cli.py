@@ -2,6 +2,10 @@
 
 thinkgraph ask --example                       # the bundled problem, embedded model
 thinkgraph ask -p "All men are mortal." -p "Socrates is a man." -c "Socrates is mortal."
+thinkgraph run examples/auto.yaml --input examples/problem.json --json
+thinkgraph workflow check examples/*.yaml      # located errors, exit 2 when invalid
+thinkgraph workflow show linc                  # Mermaid text and a terminal drawing
+thinkgraph nodes --json                        # every registered node type
 thinkgraph fol check folio.jsonl --json        # prove gold formulas, no model
 thinkgraph eval proofwriter dev.json --limit 20 --workflow linc
 """
@@ -12,6 +16,7 @@ import argparse
 import asyncio
 import json
 import sys
+import threading
 import time
 from importlib import resources
 from pathlib import Path
@@ -19,30 +24,84 @@ from typing import Any, TextIO
 
 from thinkgraph.messages import (
     Answer,
+    Interrupted,
     ModelRequest,
     ModelResponse,
+    NodeFailed,
     NodeFinished,
     NodeStarted,
+    Note,
     Problem,
+    RouteChosen,
     ToolCall,
     TraceEvent,
 )
 
+EXIT_CODES = """exit codes:
+  0  answered (or: the command succeeded)
+  2  usage error, invalid input or an invalid workflow (the errors are printed)
+  3  abstained: no answer the evidence supports (also an exhausted budget or step limit)
+  4  set-up failure: a model that cannot load (missing extra, weights, API key, server)
+  5  the run failed: a model kept failing after its retries
+  6  waiting for a person: resume with --checkpoint DB --thread ID --resume JSON
+  130 interrupted (Ctrl-C)"""
+
+
+_PRINT_LOCK = threading.Lock()
+
+
+def _line(event: TraceEvent) -> str | None:
+    """One short line per trace event (None: not shown)."""
+    if isinstance(event, NodeStarted):
+        return f"▶ {event.node}"
+    if isinstance(event, NodeFinished):
+        return f"✔ {event.node} ({event.seconds:.1f}s) {event.summary}"
+    if isinstance(event, NodeFailed):
+        return f"✘ {event.node} ({event.seconds:.1f}s) {event.error_type}: {event.error[:160]}"
+    if isinstance(event, RouteChosen):
+        why = f" ({event.reason})" if event.reason else ""
+        return f"↪ {event.node}: {event.on}={event.value} → {event.target}{why}"
+    if isinstance(event, Interrupted):
+        return f"⏸ {event.node} waits for a person: {event.payload.get('question', '')}"
+    if isinstance(event, Note):
+        return f"  · {event.text}"
+    if isinstance(event, ModelRequest):
+        last = event.messages[-1].content.splitlines()[-1] if event.messages else ""
+        return f"  → {event.node}: {event.model} n={event.params.get('n', 1)}: {last[:90]}"
+    if isinstance(event, ModelResponse):
+        shown = " | ".join(t.strip()[:60] for t in event.texts) if not event.error else f"ERROR {event.error[:120]}"
+        return f"  ← {event.node}: {event.seconds:.1f}s {event.usage.completion_tokens} tok: {shown}"
+    if isinstance(event, ToolCall):
+        sample = event.input.get("sample")
+        which = "consensus" if sample == -1 else (f"sample {sample}" if sample is not None else "")
+        result = event.error or event.output
+        return f"  ⚙ {event.tool} {which}: {result}"
+    return None
+
+
+class UsageError(ValueError):
+    """A command-line mistake: printed as one line, exit code 2."""
+
+
+class SetupError(RuntimeError):
+    """A run could not start: printed as one line, exit code 4."""
+
+
+def _usage_line(ledger: Any, wall: float) -> str:
+    total = ledger.total()
+    return (
+        f"usage: {total.calls} model calls, {total.prompt_tokens} prompt + {total.completion_tokens} completion "
+        f"tokens; {wall:.1f}s wall, {total.seconds:.1f}s of model time summed over calls (concurrent calls overlap)"
+    )
+
 
 def _compact(event: TraceEvent, out: TextIO) -> None:
-    """One short line per step, printed as the run proceeds."""
-    if isinstance(event, NodeStarted):
-        print(f"▶ {event.node}", file=out, flush=True)
-    elif isinstance(event, NodeFinished):
-        print(f"✔ {event.node} ({event.seconds:.1f}s) {event.summary}", file=out, flush=True)
-    elif isinstance(event, ModelRequest):
-        last = event.messages[-1].content.splitlines()[-1] if event.messages else ""
-        print(f"  → {event.model} n={event.params.get('n', 1)}: {last[:90]}", file=out, flush=True)
-    elif isinstance(event, ModelResponse):
-        shown = " | ".join(t.strip()[:60] for t in event.texts) if not event.error else f"ERROR {event.error[:120]}"
-        print(f"  ← {event.seconds:.1f}s {event.usage.completion_tokens} tok: {shown}", file=out, flush=True)
-    elif isinstance(event, ToolCall):
-        print(f"  ⚙ {event.tool} sample {event.input.get('sample')}: {event.output}", file=out, flush=True)
+    """Print one line per step as the run proceeds; whole lines only, even from concurrent steps."""
+    line = _line(event)
+    if line is not None:
+        with _PRINT_LOCK:
+            out.write(line + "\n")
+            out.flush()
 
 
 def _read_premises(args: argparse.Namespace) -> list[str]:
@@ -52,7 +111,13 @@ def _read_premises(args: argparse.Namespace) -> list[str]:
     for p in args.premise or []:
         premises.extend(split_sentences(p))
     if args.premises_file:
-        text = Path(args.premises_file).read_text(encoding="utf-8")
+        path = Path(args.premises_file)
+        if not path.is_file():
+            raise UsageError(f"--premises-file {path}: {'is a directory' if path.is_dir() else 'no such file'}")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--premises-file {path}: cannot read it as text ({exc})") from exc
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
         for ln in lines:
             premises.extend(split_sentences(ln))
@@ -111,9 +176,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for i, p in enumerate(problem.premises, 1):
         print(f"  {i}. {p}", file=sys.stderr)
     print(f"Conclusion: {problem.conclusion}", file=sys.stderr)
+    config = _config(args)
     model = load_model(args.model)
     ctx = RunContext()
     on_event = None if args.quiet else (lambda e: _compact(e, sys.stderr))
+    start = time.perf_counter()
 
     async def run() -> Answer:
         try:
@@ -121,7 +188,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
                 problem,
                 model,
                 workflow=args.workflow,
-                config=_config(args),
+                config=config,
                 ctx=ctx,
                 second_prover=_second_prover(args),
                 on_event=on_event,
@@ -136,14 +203,181 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(answer.model_dump_json())
     else:
         print(answer.render())
-        total = ctx.ledger.total()
-        print(
-            f"usage: {total.calls} model calls, {total.prompt_tokens} prompt + {total.completion_tokens} "
-            f"completion tokens, {total.seconds:.1f}s model time"
-        )
+        print(_usage_line(ctx.ledger, time.perf_counter() - start))
         if args.trace:
             print(f"trace: {args.trace} ({len(ctx.tracer.events)} events)")
     return 0 if answer.status != "abstained" else 3
+
+
+def _parse_value(text: str) -> Any:
+    """A --set value: YAML scalars (5, 0.7, true, text) through the safe loader; anything odd stays text."""
+    import yaml
+
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    return value if isinstance(value, str | int | float | bool) or value is None else text
+
+
+def _overrides(items: list[str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or "." not in key:
+            raise UsageError(f"--set {item!r}: expected NODE.PARAM=VALUE, e.g. --set translate.samples=5")
+        out[key.strip()] = _parse_value(value.strip())
+    return out
+
+
+def _read_input(text: str) -> Any:
+    stripped = text.strip()
+    if stripped.startswith("{"):
+        source = "--input"
+        raw = stripped
+    else:
+        path = Path(text)
+        if not path.is_file():
+            raise UsageError(
+                f"--input {text}: {'is a directory' if path.is_dir() else 'no such file'} (give a file or JSON)"
+            )
+        source = str(path)
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UsageError(f"--input {path}: cannot read it ({exc})") from exc
+    try:
+        data = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{source}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from exc
+    if not isinstance(data, dict):
+        raise UsageError(f"{source}: expected a JSON object, got {type(data).__name__}")
+    return data
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from thinkgraph.graphs.library import resolve
+    from thinkgraph.runtime import RunContext
+
+    if (args.checkpoint is None) != (args.thread is None):
+        raise UsageError("--checkpoint and --thread go together")
+    if args.resume is not None and args.checkpoint is None:
+        raise UsageError("--resume needs the --checkpoint and --thread of the interrupted run")
+    resume = None
+    if args.resume is not None:
+        try:
+            resume = json.loads(args.resume)
+        except json.JSONDecodeError as exc:
+            raise UsageError(f"--resume: not valid JSON ({exc.msg})") from exc
+    data = _read_input(args.input) if args.input else None
+    if data is None and args.thread is None:
+        raise UsageError("give --input FILE_OR_JSON (or --checkpoint/--thread to continue a stored run)")
+    compiled = resolve(args.workflow, _overrides(args.set or []))
+    model = None
+    needs_model = any("model" in spec.needs for spec in compiled.specs.values())
+    if args.model or needs_model:
+        from thinkgraph.llm import load_model
+
+        model = load_model(args.model or "local")
+    ctx = RunContext()
+    on_event = None if args.quiet else (lambda e: _compact(e, sys.stderr))
+    start = time.perf_counter()
+
+    async def go() -> Any:
+        try:
+            return await compiled.run(
+                data,
+                model=model,
+                ctx=ctx,
+                on_event=on_event,
+                checkpoint=args.checkpoint,
+                thread=args.thread,
+                resume=resume,
+            )
+        finally:
+            if model is not None:
+                await model.aclose()
+
+    result = asyncio.run(go())
+    if args.trace:
+        ctx.tracer.save(args.trace)
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+    else:
+        if result.from_checkpoint:
+            print(f"(thread {result.thread}: stored result, nothing ran)", file=sys.stderr)
+        out = result.output
+        if out is not None:
+            render = getattr(out, "render", None)
+            print(render() if callable(render) else out.model_dump_json(indent=2))
+        if result.ending == "interrupted":
+            print(f"waiting for a person: {json.dumps(result.interrupt, ensure_ascii=False)[:400]}")
+            print(
+                f"resume with: --checkpoint {args.checkpoint} --thread {args.thread} --resume '{{\"approve\": true}}'"
+            )
+        elif result.ending not in ("answered", "abstained"):
+            print(f"ended: {result.ending}: {result.error}")
+        print(_usage_line(ctx.ledger, time.perf_counter() - start))
+    return {"answered": 0, "abstained": 3, "budget_exhausted": 3, "step_limit": 3, "failed": 5, "interrupted": 6}[
+        result.ending
+    ]
+
+
+def cmd_workflow_check(args: argparse.Namespace) -> int:
+    from thinkgraph.graphs.errors import WorkflowError
+    from thinkgraph.graphs.yaml_loader import load_workflow
+
+    bad = 0
+    for file in args.files:
+        try:
+            wf = load_workflow(file)
+        except WorkflowError as exc:
+            bad += 1
+            for issue in exc.issues:
+                print(json.dumps(issue.as_dict(), ensure_ascii=False) if args.json else str(issue))
+            continue
+        if args.json:
+            print(json.dumps({"file": file, "workflow": wf.name, "valid": True}))
+        else:
+            print(f"{file}: ok (workflow {wf.name}, {len(wf.nodes)} nodes)")
+    return 2 if bad else 0
+
+
+def cmd_workflow_show(args: argparse.Namespace) -> int:
+    from thinkgraph.graphs.draw import to_mermaid, to_text
+    from thinkgraph.graphs.library import get_workflow
+
+    wf = get_workflow(args.workflow)
+    wf = getattr(wf, "workflow", wf)
+    if args.format in ("mermaid", "both"):
+        print(to_mermaid(wf))  # type: ignore[arg-type]
+    if args.format == "both":
+        print()
+    if args.format in ("text", "both"):
+        print(to_text(wf))  # type: ignore[arg-type]
+    return 0
+
+
+def cmd_nodes(args: argparse.Namespace) -> int:
+    from thinkgraph.graphs.node import registry
+
+    specs = sorted(registry().values(), key=lambda s: s.name)
+    if args.json:
+        print(json.dumps([s.describe() for s in specs], ensure_ascii=False))
+        return 0
+    for s in specs:
+        d = s.describe()
+        reads = ", ".join(r["kind"] + ("?" if r["optional"] else "") + ("[]" if r["many"] else "") for r in d["reads"])
+        print(f"{s.name}: {s.description}")
+        print(
+            f"    reads {reads or '—'} → writes {', '.join(d['writes']) or '—'}"
+            + (f"; needs {', '.join(s.needs)}" if s.needs else "")
+        )
+        for name, p in d["params"].items():
+            default = "required" if p["required"] else f"default {p['default']!r}"
+            desc = f" — {p['description']}" if p["description"] else ""
+            print(f"    {name}: {p['type']} ({default}){desc}")
+    return 0
 
 
 def cmd_fol_check(args: argparse.Namespace) -> int:
@@ -200,6 +434,33 @@ def cmd_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def _int_at_least(low: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"must be ≥ {low}, got {value}")
+        return value
+
+    return parse
+
+
+def _float_in(low: float, high: float, *, open_low: bool = False) -> Any:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+        if not (low < value if open_low else low <= value) or value > high:
+            left = "(" if open_low else "["
+            raise argparse.ArgumentTypeError(f"must be in {left}{low:g}, {high:g}], got {value:g}")
+        return value
+
+    return parse
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
@@ -208,10 +469,28 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         help="model spec: local, local:small, local:/p.gguf, "
         "openai:MODEL[@URL], litellm:PROVIDER/MODEL, replay:FILE (default: local)",
     )
-    p.add_argument("--workflow", "-w", choices=["linc", "cot"], default="linc")
-    p.add_argument("--samples", "-k", type=int, default=3, help="samples per sentence / per problem (default 3)")
-    p.add_argument("--temperature", type=float, default=0.7)
-    p.add_argument("--threshold", type=float, default=0.5, help="share of samples that must agree (default 0.5)")
+    p.add_argument(
+        "--workflow",
+        "-w",
+        default="linc",
+        help="linc (translate to FOL, prove, vote; default), cot (chain of thought), auto (route by problem kind), "
+        "or a YAML workflow file",
+    )
+    p.add_argument(
+        "--samples", "-k", type=_int_at_least(1), default=3, help="samples per sentence / per problem (default 3)"
+    )
+    p.add_argument(
+        "--temperature",
+        type=_float_in(0.0, 2.0),
+        default=0.7,
+        help="temperature of the samples after the first, greedy one (default 0.7)",
+    )
+    p.add_argument(
+        "--threshold",
+        type=_float_in(0.0, 1.0),
+        default=0.5,
+        help="share of samples that must agree, 0..1 (default 0.5)",
+    )
     p.add_argument(
         "--vote",
         choices=["program", "sentence"],
@@ -220,7 +499,10 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "program: LINC, one vote per sample formalization",
     )
     p.add_argument(
-        "--examples", type=int, default=3, help="few-shot examples nearest in shape to each sentence (default 3)"
+        "--examples",
+        type=_int_at_least(0),
+        default=3,
+        help="few-shot examples nearest in shape to each sentence (default 3)",
     )
     p.add_argument(
         "--fixed-examples",
@@ -233,14 +515,32 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         action="store_true",
         help="fail a sample whose conclusion uses predicates no premise mentions",
     )
-    p.add_argument("--timeout", type=float, default=5.0, help="solver seconds per query (default 5)")
+    p.add_argument(
+        "--timeout",
+        type=_float_in(0.0, 3600.0, open_low=True),
+        default=5.0,
+        help="solver seconds per query (default 5)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="thinkgraph", description="LLM reasoning with checked answers.")
+    from thinkgraph import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="thinkgraph",
+        description="LLM reasoning with checked answers.",
+        epilog=EXIT_CODES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"thinkgraph {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    ask = sub.add_parser("ask", help="answer True/False/Uncertain with evidence, or abstain")
+    def add(name: str, help: str) -> argparse.ArgumentParser:
+        return sub.add_parser(
+            name, help=help, description=help, epilog=EXIT_CODES, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
+
+    ask = add("ask", "answer True/False/Uncertain with evidence, or abstain")
     ask.add_argument("-p", "--premise", action="append", help="premise text (repeatable; split into sentences)")
     ask.add_argument("--premises-file", help="file with premises, one or more sentences per line")
     ask.add_argument("-c", "--conclusion", help="the statement to decide")
@@ -252,10 +552,45 @@ def build_parser() -> argparse.ArgumentParser:
     _model_args(ask)
     ask.set_defaults(func=cmd_ask)
 
-    fol = sub.add_parser("fol", help="first-order logic tools")
+    run = add("run", "run a workflow (a registered name or a YAML file) on one input")
+    run.add_argument("workflow", help="linc, cot, auto, or a path to a YAML workflow")
+    run.add_argument("--input", "-i", help="the input message: a JSON file, or JSON text such as '{\"premises\": …}'")
+    run.add_argument("--model", "-m", help="default model spec for nodes that need one (default: local)")
+    run.add_argument(
+        "--set",
+        action="append",
+        metavar="NODE.PARAM=VALUE",
+        help="override a node parameter, e.g. --set translate.samples=5 (repeatable; NODE.model=SPEC sets its model)",
+    )
+    run.add_argument("--checkpoint", metavar="DB", help="SQLite file: save state after every node (resumable)")
+    run.add_argument("--thread", metavar="ID", help="the run's thread in the checkpoint (same ID again resumes it)")
+    run.add_argument(
+        "--resume", metavar="JSON", help="answer a run that waits for a person, e.g. '{\"approve\": true}'"
+    )
+    run.add_argument("--json", action="store_true", help="print the run result as one JSON line (the last line)")
+    run.add_argument("--trace", help="write the full JSON-lines trace here")
+    run.add_argument("--quiet", "-q", action="store_true", help="do not print the live trace")
+    run.set_defaults(func=cmd_run)
+
+    wf = add("workflow", "check or draw workflows")
+    wf_sub = wf.add_subparsers(dest="workflow_command", required=True)
+    wcheck = wf_sub.add_parser("check", help="check YAML workflow files: exit 0 when valid, 2 with located errors")
+    wcheck.add_argument("files", nargs="+", help="YAML workflow files")
+    wcheck.add_argument("--json", action="store_true", help="one JSON object per error (or per valid file)")
+    wcheck.set_defaults(func=cmd_workflow_check)
+    wshow = wf_sub.add_parser("show", help="draw a workflow as Mermaid text and in the terminal")
+    wshow.add_argument("workflow", help="linc, cot, auto, or a path to a YAML workflow")
+    wshow.add_argument("--format", choices=["both", "mermaid", "text"], default="both")
+    wshow.set_defaults(func=cmd_workflow_show)
+
+    nodes = add("nodes", "list the registered node types: parameters, what they read and write")
+    nodes.add_argument("--json", action="store_true", help="print them as JSON")
+    nodes.set_defaults(func=cmd_nodes)
+
+    fol = add("fol", "first-order logic tools")
     fol_sub = fol.add_subparsers(dest="fol_command", required=True)
     check = fol_sub.add_parser("check", help="prove FOLIO-format records from their gold formulas (no model)")
-    check.add_argument("file")
+    check.add_argument("file", help="a FOLIO-format JSONL file")
     check.add_argument(
         "--json", action="store_true", help="print notable records as JSON lines and a final summary line"
     )
@@ -268,11 +603,11 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-prover9", action="store_true", help="skip the Prover9 agreement check")
     check.set_defaults(func=cmd_fol_check)
 
-    ev = sub.add_parser("eval", help="run a workflow over a benchmark file and score it")
-    ev.add_argument("dataset", choices=["proofwriter", "prontoqa", "folio"])
-    ev.add_argument("file")
-    ev.add_argument("--limit", type=int, default=20)
-    ev.add_argument("--offset", type=int, default=0, help="skip this many problems first")
+    ev = add("eval", "run a workflow over a benchmark file and score it")
+    ev.add_argument("dataset", choices=["proofwriter", "prontoqa", "folio"], help="the file's format")
+    ev.add_argument("file", help="the benchmark file (Logic-LM JSON or FOLIO JSONL)")
+    ev.add_argument("--limit", type=_int_at_least(1), default=20, help="problems to run (default 20)")
+    ev.add_argument("--offset", type=_int_at_least(0), default=0, help="skip this many problems first")
     ev.add_argument("--out", help="write per-problem results (JSON lines) here")
     _model_args(ev)
     ev.set_defaults(func=cmd_eval)
@@ -288,16 +623,43 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except Exception as exc:  # a clear message instead of a traceback for expected failures
-        from thinkgraph.llm.base import ModelUnavailable
-
-        if isinstance(exc, ModelUnavailable | ValueError | FileNotFoundError):
-            print(f"error: {exc}", file=sys.stderr)
-            return 2
-        raise
+    except BrokenPipeError:  # `thinkgraph nodes | head`
+        sys.stderr.close()
+        return 0
+    except Exception as exc:  # one clear line instead of a traceback for every expected failure
+        code = _error_code(exc)
+        if code is None:
+            raise
+        print(f"error: {_one_line(exc)}", file=sys.stderr)
+        return code
     if getattr(args, "command", "") == "ask" and not getattr(args, "json", False):
         print(f"done in {time.perf_counter() - start:.1f}s", file=sys.stderr)
     return code
+
+
+def _one_line(exc: BaseException) -> str:
+    from thinkgraph.graphs.errors import WorkflowError
+
+    if isinstance(exc, WorkflowError):
+        return str(exc)  # several located lines, one per problem
+    text = str(exc) or type(exc).__name__
+    return " ".join(text.split()) if "\n" in text else text
+
+
+def _error_code(exc: BaseException) -> int | None:
+    from pydantic import ValidationError
+
+    from thinkgraph.graphs.errors import RunSetupError, WorkflowError
+    from thinkgraph.llm.base import ModelUnavailable
+    from thinkgraph.provers.base import ProverUnavailable
+
+    if isinstance(exc, UsageError | WorkflowError | ValidationError | FileNotFoundError | IsADirectoryError):
+        return 2
+    if isinstance(exc, ModelUnavailable | RunSetupError | SetupError | ProverUnavailable):
+        return 4
+    if isinstance(exc, ValueError | OSError):
+        return 2
+    return None
 
 
 if __name__ == "__main__":

@@ -107,10 +107,11 @@ def _to_data(node: Any, path: str, col: _Collector, budget: _Budget, depth: int 
             if key_node.tag == "tag:yaml.org,2002:merge":
                 col.add("merge keys (<<) are not allowed", path, _mark(key_node), "write the keys out")
                 continue
-            key = _to_data(key_node, path, col, budget, depth + 1)
-            if isinstance(key, dict | list):
-                col.add("a mapping key must be a plain value", path, _mark(key_node))
+            if not isinstance(key_node, yaml.ScalarNode) or key_node.tag not in _PLAIN_TAGS:
+                col.add("a mapping key must be a plain name", path, _mark(key_node))
                 continue
+            # keys are names: kept as written, so YAML 1.1's `on:`/`yes:` do not turn into booleans
+            key = str(key_node.value)
             sub = f"{path}.{key}" if path else str(key)
             if key in out:
                 col.add(f"duplicate key {key!r}", sub, _mark(key_node), "each key may appear once")
