@@ -94,9 +94,4 @@ def test_linc_end_to_end_on_the_real_model(model: LocalModel) -> None:
         assert answer.evidence.reason
     total = ctx.ledger.total()
     assert total.calls >= 3 and total.completion_tokens > 0
-    assert [e.node for e in ctx.tracer.events if e.kind == "node_finished"] == [
-        "translate",
-        "formalize",
-        "prove",
-        "vote",
-    ]
+    assert [e.node for e in ctx.tracer.events if e.kind == "node_finished"] == ["translate", "prove", "vote"]

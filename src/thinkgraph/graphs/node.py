@@ -274,6 +274,11 @@ def node(
             r = tuple(Read(name=t.kind_name(), type=t) for t in reads)
         if writes is not None:
             w = tuple(writes)
+        if is_class and params_ann is None:
+            try:
+                params_ann = typing.get_type_hints(obj.__init__).get("params")  # type: ignore[misc]
+            except Exception:
+                params_ann = None
         p = params or params_ann or getattr(obj, "Params", None) or NoParams
         if not (isinstance(p, type) and issubclass(p, BaseModel)):
             raise NodeDefinitionError(f"node {name}: params must be a pydantic model class, not {p!r}")

@@ -192,7 +192,7 @@ class Workflow:
             if path in self.locations:
                 return self.locations[path]
             path = path.rsplit(".", 1)[0] if "." in path else ""
-        return self.locations.get("", (0, 0))
+        return self.locations.get("", (1, 1))
 
     def check(self) -> list[WorkflowIssue]:
         """Every problem of this workflow (empty when it is valid)."""
@@ -251,10 +251,20 @@ class Workflow:
                 issues.append(self._issue(f"unknown node type {use.use!r}", f"nodes.{name}.use", name, fix))
                 continue
             specs[name] = spec
+            if (
+                spec.params.model_config.get("extra") != "allow"
+            ):  # unknown keys are errors, even if the model ignores them
+                for key in use.params:
+                    if key not in spec.params.model_fields:
+                        issues.append(
+                            self._issue("unknown parameter", f"nodes.{name}.with.{key}", name, _param_fix(spec, key))
+                        )
             try:
                 spec.params.model_validate(use.params)
             except ValidationError as exc:
                 for err in exc.errors():
+                    if err.get("type") == "extra_forbidden":
+                        continue  # reported above
                     loc = ".".join(str(x) for x in err["loc"])
                     issues.append(
                         self._issue(

@@ -58,8 +58,16 @@ class _Collector:
         self.issues: list[WorkflowIssue] = []
         self.locations: dict[str, tuple[int, int]] = {}
 
+    def _nearest(self, path: str) -> tuple[int, int]:
+        """The position of ``path``, else of its closest recorded parent, else the file's start."""
+        while path:
+            if path in self.locations:
+                return self.locations[path]
+            path = path.rsplit(".", 1)[0] if "." in path else ""
+        return self.locations.get("", (1, 1))
+
     def add(self, message: str, path: str, at: tuple[int, int] | None = None, fix: str = "") -> None:
-        line, col = at if at is not None else self.locations.get(path, (0, 0))
+        line, col = at if at is not None else self.locations.get(path, self._nearest(path))
         self.issues.append(WorkflowIssue(message, path, fix=fix, file=self.file, line=line, col=col))
 
 
@@ -136,14 +144,14 @@ def _read_text(source: str | Path, col: _Collector) -> str | None:
     path = Path(source)
     try:
         if path.is_dir():
-            col.add("is a directory, not a workflow file", "", (0, 0), "give the path of a .yaml file")
+            col.add("is a directory, not a workflow file", "", (1, 1), "give the path of a .yaml file")
             return None
         size = path.stat().st_size
     except OSError as exc:
-        col.add(f"cannot read: {exc.strerror or exc}", "", (0, 0))
+        col.add(f"cannot read: {exc.strerror or exc}", "", (1, 1))
         return None
     if size > MAX_BYTES:
-        col.add(f"file is {size} bytes; workflow files are limited to {MAX_BYTES}", "", (0, 0))
+        col.add(f"file is {size} bytes; workflow files are limited to {MAX_BYTES}", "", (1, 1))
         return None
     data = path.read_bytes()
     return _decode(data, col)
@@ -176,13 +184,13 @@ def _parse(text: str, col: _Collector) -> Any:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
-        at = (mark.line + 1, mark.column + 1) if mark is not None else (0, 0)
+        at = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
         problem = exc.problem or str(exc)
         fix = "indent with spaces, not tabs" if "\t" in problem or "tab" in problem.lower() else "fix the YAML syntax"
         col.add(f"YAML syntax error: {problem}" + (f" ({exc.context})" if exc.context else ""), "", at, fix)
         return None
     except yaml.YAMLError as exc:
-        col.add(f"YAML error: {exc}", "", (0, 0))
+        col.add(f"YAML error: {exc}", "", (1, 1))
         return None
     if root is None:
         col.add("empty workflow file", "", (1, 1), "start with `workflow: NAME` and a `nodes:` mapping")
@@ -384,12 +392,12 @@ def loads_workflow(text: str | bytes, file: str = "<string>") -> Workflow:
     col = _Collector(file)
     if isinstance(text, bytes):
         if len(text) > MAX_BYTES:
-            col.add(f"document is {len(text)} bytes; workflow files are limited to {MAX_BYTES}", "", (0, 0))
+            col.add(f"document is {len(text)} bytes; workflow files are limited to {MAX_BYTES}", "", (1, 1))
             raise WorkflowError(col.issues)
         decoded = _decode(text, col)
     else:
         if len(text.encode("utf-8", "replace")) > MAX_BYTES:
-            col.add(f"document is over {MAX_BYTES} bytes; workflow files are limited to that", "", (0, 0))
+            col.add(f"document is over {MAX_BYTES} bytes; workflow files are limited to that", "", (1, 1))
             raise WorkflowError(col.issues)
         decoded = text
     return _load(decoded, col)
