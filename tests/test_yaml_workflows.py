@@ -21,7 +21,7 @@ PWNED = "/tmp/thinkgraph-yaml-pwned"
 
 # name -> (file content, text every error report must contain, the line the first error is on or None)
 CASES: dict[str, tuple[str | bytes, str, int | None]] = {
-    "syntax_unclosed_flow": (HEAD + "nodes:\n  translate: {use: linc.translate\n", "YAML syntax error", 4),
+    "syntax_unclosed_flow": (HEAD + "nodes:\n  translate: {use: linc.translate\n", "YAML syntax error", 5),
     "syntax_bad_indent": (
         HEAD + "nodes:\n  translate:\n    use: linc.translate\n   with: {}\n",
         "YAML syntax error",
@@ -50,8 +50,8 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
         "expected a mapping of parameters",
         4,
     ),
-    "dangling_edge_target": (LINC + "  - {from: vote, to: publish}\n", "no node named 'publish'", 11),
-    "dangling_edge_source": (LINC + "  - {from: judge, to: vote}\n", "no node named 'judge'", 11),
+    "dangling_edge_target": (LINC + "  - {from: vote, to: publish}\n", "no node named 'publish'", 10),
+    "dangling_edge_source": (LINC + "  - {from: judge, to: vote}\n", "no node named 'judge'", 10),
     "unreachable_node": (
         LINC.replace("  vote: {use: linc.vote}\n", "  vote: {use: linc.vote}\n  extra: {use: cot.reason}\n"),
         "'extra' is unreachable",
@@ -110,12 +110,12 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "type_mismatch_edge": (
         HEAD + "nodes:\n  t: {use: linc.translate}\n  v: {use: cot.vote}\nedges:\n  - {from: t, to: v}\n",
         "edge t → v",
-        7,
+        5,
     ),
     "unknown_top_field": (LINC.replace("nodes:", "nodez: {}\nnodes:"), "unknown field 'nodez'", 3),
     "max_steps_string": (LINC + "max_steps: lots\n", "expected an integer", 10),
     "max_steps_negative": (LINC + "max_steps: -3\n", "integer ≥ 1", 10),
-    "nodes_as_list": (HEAD + "nodes:\n  - linc.translate\n", "expected a mapping of node name", 4),
+    "nodes_as_list": (HEAD + "nodes:\n  - linc.translate\n", "expected a mapping of node name", 3),
     "bad_node_name": (HEAD + "nodes:\n  'bad name!': {use: cot.reason}\n", "expected a node name", 4),
     "negative_budget": (LINC + "budget: {calls: -1}\n", "expected a number ≥ 0", 10),
     "unknown_model_spec": (
@@ -125,7 +125,7 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     ),
     "unknown_start": (LINC + "start: begin\n", "no node named 'begin'", 10),
     "unknown_input_type": (LINC.replace("input: problem", "input: question"), "unknown input message type", 2),
-    "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 11),
+    "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 10),
 }
 
 
