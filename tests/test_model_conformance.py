@@ -443,6 +443,7 @@ def test_openai_capabilities_follow_the_server() -> None:
     with pytest.raises(UnsupportedRequest, match="--no-grammar") as info:  # refused before the network
         asyncio.run(hosted.chat(req("hi", grammar=YES_NO)))
     assert info.value.option == "grammar"
-    assert "grammar" not in load_model("openai:m@https://api.openai.com/v1").capabilities  # type: ignore[attr-defined]
+    for url in ("https://api.openai.com/v1", "https://eu.api.openai.com/v1"):
+        assert "grammar" not in load_model(f"openai:m@{url}").capabilities  # type: ignore[attr-defined]
     assert "grammar" in load_model("openai:m@http://127.0.0.1:8080/v1").capabilities  # type: ignore[attr-defined]
     assert capabilities_of(ManagedModel(ScriptedModel(["x"], capabilities={"n"}))) == {"n"}

@@ -2,7 +2,7 @@
 
 A backend implements :class:`ChatModel`: ``await model.chat(request)`` returns ``request.n`` samples.
 Lifecycle: construct (cheap; heavy backends load lazily on the first call), call ``chat`` from any
-number of tasks, then ``close()``.  Backends raise only the typed errors below; anything retryable
+number of tasks, then ``aclose()``.  Backends raise only the typed errors below; anything retryable
 is a :class:`RetryableModelError` (retried by :class:`thinkgraph.llm.managed.ManagedModel`), anything
 else is final.  A backend declares which request options it can honour (``capabilities``, see
 :class:`ChatModel`) and raises :class:`UnsupportedRequest` for any other, never dropping one silently.
@@ -201,9 +201,9 @@ def check_request(
     backend: str, capabilities: Iterable[str], request: ChatRequest, hints: Mapping[str, str] | None = None
 ) -> None:
     """Raise :class:`UnsupportedRequest` for the first option ``request`` uses outside ``capabilities``."""
-    missing = requested_options(request) - frozenset(capabilities)
-    for option in sorted(missing):
-        raise UnsupportedRequest(option, backend, (hints or {}).get(option, ""))
+    missing = sorted(requested_options(request) - frozenset(capabilities))
+    if missing:
+        raise UnsupportedRequest(missing[0], backend, (hints or {}).get(missing[0], ""))
 
 
 def capabilities_of(model: object) -> frozenset[str]:

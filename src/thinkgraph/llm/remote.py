@@ -49,7 +49,7 @@ from thinkgraph.messages import Usage
 
 _LOOPBACK = {"127.0.0.1", "localhost", "::1", "[::1]"}
 OPENAI_URL = "https://api.openai.com/v1"
-#: Hosts whose chat API rejects or ignores a GBNF grammar.
+#: Hosts whose chat API rejects or ignores a GBNF grammar (and their subdomains, e.g. eu.api.openai.com).
 NO_GRAMMAR_HOSTS = frozenset({"api.openai.com"})
 #: The server's parameter names → capability names (for the server's ``unsupported_parameter`` errors).
 _PARAM_OPTION = {"response_format": "json_schema", "top_logprobs": "logprobs", "stop": "stop", "n": "n"}
@@ -235,8 +235,9 @@ def _to_response(
     )
 
 
-def _host(url: str) -> str:
-    return (urlparse(url).hostname or "").lower()
+def _is_openai_host(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return any(host == h or host.endswith("." + h) for h in NO_GRAMMAR_HOSTS)
 
 
 class OpenAIModel:
@@ -270,19 +271,18 @@ class OpenAIModel:
         self.base_url = base_url
         self.name = f"openai:{model}" + (f"@{base_url}" if base_url else "")
         self.url = base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_URL
-        is_openai = _host(self.url) in NO_GRAMMAR_HOSTS
+        is_openai = _is_openai_host(self.url)
         self.api_key = api_key or os.environ.get("OPENAI_API_KEY") or (None if is_openai else "not-needed")
         self.timeout_s = timeout_s
         self.native_n = native_n if native_n is not None else is_openai
-        if grammar is None:
-            grammar = not is_openai
-        self.grammar_field = grammar_field if grammar else None
-        if capabilities is not None:
+        if capabilities is not None:  # explicit: wins over the guess from the URL
             self.capabilities = parse_capabilities(capabilities)
         else:
-            self.capabilities = CAPABILITIES if self.grammar_field else CAPABILITIES - {"grammar"}
-        if "grammar" not in self.capabilities:
-            self.grammar_field = None
+            honours_grammar = (not is_openai if grammar is None else grammar) and bool(grammar_field)
+            self.capabilities = CAPABILITIES if honours_grammar else CAPABILITIES - {"grammar"}
+        if "grammar" in self.capabilities and not grammar_field:
+            raise ValueError(f"{self.name}: the grammar capability needs a grammar_field to send it in")
+        self.grammar_field = grammar_field if "grammar" in self.capabilities else None
         self._clients: dict[asyncio.AbstractEventLoop, Any] = {}
 
     def _client(self) -> Any:
@@ -359,13 +359,12 @@ class LiteLLMModel:
         self.api_key = api_key or ("not-needed" if api_base else None)
         self.name = f"litellm:{model}" + (f"@{api_base}" if api_base else "")
         self.timeout_s = timeout_s
-        self._fixed = capabilities is not None
-        if capabilities is not None:
+        if capabilities is not None:  # explicit: not narrowed from LiteLLM's provider table
             self.capabilities = parse_capabilities(capabilities)
         else:
             self.capabilities = CAPABILITIES if grammar else CAPABILITIES - {"grammar"}
         self.grammar_field = grammar_field if "grammar" in self.capabilities else None
-        self._resolved = self._fixed
+        self._resolved = capabilities is not None
 
     def _import(self) -> Any:
         os.environ.setdefault("LITELLM_LOCAL_MODEL_COST_MAP", "True")
