@@ -161,7 +161,7 @@ class _NodeRunner:
         self.needs_model = "model" in spec.needs
         self.read_kinds = spec.read_kinds
 
-    def _inputs(self, state: State, ctx: RunContext) -> dict[str, Any]:
+    def _inputs(self, state: Any, ctx: RunContext) -> dict[str, Any]:
         messages = state.get("messages", {})
         kwargs: dict[str, Any] = {}
         for r, kind in zip(self.spec.reads, self.read_kinds, strict=True):
@@ -216,7 +216,7 @@ class _NodeRunner:
         ctx.tracer.emit(RouteChosen(node=self.name, on=r.on, value=key, target=target, reason=reason))
         return target
 
-    async def __call__(self, state: State, runtime: Any) -> dict[str, Any]:
+    async def __call__(self, state: Any, runtime: Any) -> dict[str, Any]:
         ctx: RunContext = runtime.context
         if self.max_steps is not None and state.get("steps", 0) >= self.max_steps:
             raise StepLimitReached(self.max_steps, self.name)
@@ -470,7 +470,9 @@ class CompiledWorkflow:
         interrupt: dict[str, Any] | None = None
         try:
             payload = self._initial(inp, inputs, ctx) if isinstance(inp, Message) else inp
-            state = await graph.ainvoke(payload, cfg, context=ctx)
+            # with a checkpointer, each node's state is on disk before the next node starts (SIGKILL-safe)
+            durability = "sync" if thread is not None else None
+            state = await graph.ainvoke(payload, cfg, context=ctx, durability=durability)
         except BudgetExceeded as exc:
             ending, error = "budget_exhausted", str(exc)
         except StepLimitReached as exc:
@@ -493,6 +495,8 @@ class CompiledWorkflow:
             else:
                 output = self._output(messages)
                 ending = "abstained" if output is not None and output.abstained() else "answered"
+                if output is None and self.output_kind is not None:
+                    ending, error = "failed", f"the run ended without writing its output ({self.output_kind})"
         seconds = time.perf_counter() - start
         usage = ctx.ledger.as_dict()
         result = RunResult(
