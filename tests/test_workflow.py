@@ -33,7 +33,12 @@ from thinkgraph.testing import ScriptedModel
 
 PROBLEM = Problem(
     id="nutty",
-    premises=("All squirrels are rodents.", "All rodents are mammals.", "Nutty is a squirrel.", "No mammal is a reptile."),
+    premises=(
+        "All squirrels are rodents.",
+        "All rodents are mammals.",
+        "Nutty is a squirrel.",
+        "No mammal is a reptile.",
+    ),
     conclusion="Nutty is a reptile.",
 )
 

@@ -627,11 +627,11 @@ def main(argv: list[str] | None = None) -> int:
         sys.stderr.close()
         return 0
     except Exception as exc:  # one clear line instead of a traceback for every expected failure
-        code = _error_code(exc)
-        if code is None:
+        failure = _error_code(exc)
+        if failure is None:
             raise
         print(f"error: {_one_line(exc)}", file=sys.stderr)
-        return code
+        return failure
     if getattr(args, "command", "") == "ask" and not getattr(args, "json", False):
         print(f"done in {time.perf_counter() - start:.1f}s", file=sys.stderr)
     return code

@@ -21,7 +21,7 @@ from thinkgraph.agents.examples import Example, ExampleBank, shape
 from thinkgraph.agents.faithfulness import faithfulness_issues
 from thinkgraph.agents.prompts import FOL_GRAMMAR, SYSTEM_PROMPT, render_prompt, render_repair
 from thinkgraph.agents.vocab import Vocab, constant_key, predicate_key
-from thinkgraph.llm.base import ChatModel, ChatRequest, ModelError, ModelUnavailable
+from thinkgraph.llm.base import ChatModel, ChatRequest, ModelError, ModelUnavailable, capabilities_of
 from thinkgraph.logic.fol import Atom, Const, FOLParseError, ForAll, Formula, Func, Var, parse, to_unicode, vocabulary
 from thinkgraph.logic.records import TranslationSample
 from thinkgraph.messages import ChatMessage
@@ -98,6 +98,9 @@ class SentenceTranslator:
         self.model = model
         self.config = config or TranslatorConfig()
         self.bank = bank or ExampleBank.default()
+        # a backend that cannot constrain decoding (api.openai.com) gets plain requests: the parser and
+        # its repair turn still catch malformed formulas
+        self.grammar_supported = "grammar" in capabilities_of(model)
 
     def _request(self, messages: list[ChatMessage], n: int, temperature: float, seed: int) -> ChatRequest:
         c = self.config
@@ -108,7 +111,7 @@ class SentenceTranslator:
             max_tokens=c.max_tokens,
             stop=("\n",),
             seed=seed,
-            grammar=FOL_GRAMMAR if c.use_grammar else None,
+            grammar=FOL_GRAMMAR if c.use_grammar and self.grammar_supported else None,
         )
 
     async def translate(self, sentence: str, known: Sequence[str] = ()) -> list[TranslationSample]:
