@@ -136,9 +136,16 @@ def test_readme_python_blocks_run(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     assert len(blocks) >= 3
     from thinkgraph.graphs.node import unregister
 
+    import types
+
     try:
-        for block in blocks:
-            exec(compile(block, "README.md", "exec"), {"__name__": "readme"})
+        for i, block in enumerate(blocks):
+            module = types.ModuleType(f"readme_block_{i}")  # like a user's script: a real module
+            sys.modules[module.__name__] = module
+            try:
+                exec(compile(block, "README.md", "exec"), module.__dict__)
+            finally:
+                del sys.modules[module.__name__]
     finally:
         for name in ("demo.screen", "my.screen"):
             unregister(name)
