@@ -232,7 +232,7 @@ def _overrides(items: list[str]) -> dict[str, Any]:
 
 def _read_input(text: str) -> Any:
     stripped = text.strip()
-    if stripped.startswith("{"):
+    if stripped.startswith(("{", "[")):
         source = "--input"
         raw = stripped
     else:
@@ -273,6 +273,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     if data is None and args.thread is None:
         raise UsageError("give --input FILE_OR_JSON (or --checkpoint/--thread to continue a stored run)")
     compiled = resolve(args.workflow, _overrides(args.set or []))
+    if data is not None:
+        from thinkgraph.graphs.errors import RunSetupError
+
+        try:
+            data = compiled.coerce_input(data)  # a bad input is refused before any model loads
+        except RunSetupError as exc:
+            raise UsageError(f"--input: {exc}") from exc
     model = None
     needs_model = any("model" in spec.needs for spec in compiled.specs.values())
     if args.model or needs_model:

@@ -349,7 +349,8 @@ class CompiledWorkflow:
 
     # ------------------------------------------------------------------ running
 
-    def _coerce_input(self, data: Message | Mapping[str, Any]) -> Message:
+    def coerce_input(self, data: Message | Mapping[str, Any]) -> Message:
+        """The workflow's input message from a message or a JSON object; :class:`RunSetupError` if invalid."""
         if isinstance(data, Message):
             if not isinstance(data, self.input_type):
                 raise RunSetupError(f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}")
@@ -407,7 +408,7 @@ class CompiledWorkflow:
             raise RunSetupError("checkpoint and thread go together: pass both or neither")
         if resume is not None and checkpoint is None:
             raise RunSetupError("resume needs the checkpoint and thread of the interrupted run")
-        message = self._coerce_input(input) if input is not None else None
+        message = self.coerce_input(input) if input is not None else None
         ctx.models.update(self._models(model, models))
         if prover is not None:
             ctx.provers["main"] = prover
