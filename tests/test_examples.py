@@ -134,9 +134,9 @@ def test_readme_python_blocks_run(monkeypatch: pytest.MonkeyPatch, capsys: pytes
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     blocks = re.findall(r"```python\n(.*?)```", text, re.DOTALL)
     assert len(blocks) >= 3
-    from thinkgraph.graphs.node import unregister
-
     import types
+
+    from thinkgraph.graphs.node import unregister
 
     try:
         for i, block in enumerate(blocks):
