@@ -308,26 +308,29 @@ def cmd_run(args: argparse.Namespace) -> int:
     result = asyncio.run(go())
     if args.trace:
         ctx.tracer.save(args.trace)
-    if args.json:
-        print(json.dumps(result.to_dict(), ensure_ascii=False))
-    else:
-        if result.from_checkpoint:
-            print(f"(thread {result.thread}: stored result, nothing ran)", file=sys.stderr)
-        out = result.output
-        if out is not None:
-            render = getattr(out, "render", None)
-            print(render() if callable(render) else out.model_dump_json(indent=2))
-        if result.ending == "interrupted":
-            print(f"waiting for a person: {json.dumps(result.interrupt, ensure_ascii=False)[:400]}")
-            print(
-                f"resume with: --checkpoint {args.checkpoint} --thread {args.thread} --resume '{{\"approve\": true}}'"
-            )
-        elif result.ending not in ("answered", "abstained"):
-            print(f"ended: {result.ending}: {result.error}")
-        print(_usage_line(ctx.ledger, time.perf_counter() - start))
+    _print_result(args, result, ctx, time.perf_counter() - start)
     return {"answered": 0, "abstained": 3, "budget_exhausted": 3, "step_limit": 3, "failed": 5, "interrupted": 6}[
         result.ending
     ]
+
+
+def _print_result(args: argparse.Namespace, result: Any, ctx: Any, wall: float) -> None:
+    if args.json:
+        print(json.dumps(result.to_dict(), ensure_ascii=False))
+        return
+    if result.from_checkpoint:
+        print(f"(thread {result.thread}: stored result, nothing ran)", file=sys.stderr)
+    out = result.output
+    if out is not None:
+        render = getattr(out, "render", None)
+        print(render() if callable(render) else out.model_dump_json(indent=2))
+    if result.ending == "interrupted":
+        print(f"waiting for a person: {json.dumps(result.interrupt, ensure_ascii=False)[:400]}")
+        hint = f"--checkpoint {args.checkpoint} --thread {args.thread}"
+        print(f"resume with: thinkgraph run {args.workflow} {hint} --resume '{{\"approve\": true}}'")
+    elif result.ending not in ("answered", "abstained"):
+        print(f"ended: {result.ending}: {result.error}")
+    print(_usage_line(ctx.ledger, wall))
 
 
 def cmd_workflow_check(args: argparse.Namespace) -> int:
