@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import random
 import time
+import weakref
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
@@ -59,7 +60,9 @@ class ManagedModel:
         self._fallback: RunContext | None = None
         self.max_attempts = max_attempts
         self.max_concurrency = max_concurrency
-        self._sems: dict[asyncio.AbstractEventLoop, asyncio.Semaphore] = {}
+        self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )  # one per event loop; a closed loop's semaphore goes with it
         self._wait = _RetryAfterOrBackoff(backoff_initial, backoff_max)
         self._wait_after_first = _RetryAfterOrBackoff(backoff_initial, backoff_max, offset=1)
 
