@@ -170,8 +170,7 @@ def test_cli_resume_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     # record the translations so the CLI can replay them
     rec_path = tmp_path / "rec.jsonl"
     rec = RecordingModel(translator(), rec_path)
-    compiled = load_workflow(ROOT / "examples" / "linc-reviewed.yaml").compile()
-    compiled.run_sync(Problem.model_validate(PROBLEM), model=rec)
+    linc_workflow().compile().run_sync(Problem.model_validate(PROBLEM), model=rec)  # the same translate node
     (tmp_path / "p.json").write_text(json.dumps(PROBLEM), encoding="utf-8")
     args = ["run", str(ROOT / "examples" / "linc-reviewed.yaml"), "--model", f"replay:{rec_path}"]
     cp = ["--checkpoint", str(tmp_path / "cp.db"), "--thread", "x"]
@@ -186,6 +185,16 @@ def test_cli_resume_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     err = capsys.readouterr().err
     assert "--resume: not valid JSON" in err and "--checkpoint and --thread go together" in err
     assert "Traceback" not in err
+
+
+def test_a_pausing_workflow_without_a_checkpoint_is_refused_before_it_runs() -> None:
+    from thinkgraph.graphs import RunSetupError
+
+    model = translator()
+    compiled = load_workflow(ROOT / "examples" / "linc-reviewed.yaml").compile()
+    with pytest.raises(RunSetupError, match="pause for a person"):
+        compiled.run_sync(Problem.model_validate(PROBLEM), model=model)
+    assert model.requests == []
 
 
 def test_a_thread_belongs_to_one_workflow(tmp_path: Path) -> None:

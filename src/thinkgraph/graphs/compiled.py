@@ -340,6 +340,7 @@ class CompiledWorkflow:
         self.looping = has_cycle(workflow)
         self.recursion_limit = (workflow.max_steps or len(workflow.nodes)) + 3
         self.node_models = {n: u.model for n, u in workflow.nodes.items() if u.model}
+        self.pausing = [n for n, spec in self.specs.items() if spec.interrupts]
         self._loaded: dict[str, Any] = {}
 
     def _infer_output(self, has_out: set[str]) -> str | None:
@@ -421,6 +422,11 @@ class CompiledWorkflow:
             ctx.ledger.budget = self.workflow.budget
         unsubscribe = ctx.tracer.subscribe(on_event) if on_event else None
         try:
+            if checkpoint is None and self.pausing:
+                raise RunSetupError(
+                    f"workflow {self.name} has nodes that pause for a person ({', '.join(self.pausing)}); "
+                    "a paused run resumes from a checkpoint: pass checkpoint=/--checkpoint DB and thread=/--thread ID"
+                )
             if checkpoint is not None:
                 assert thread is not None
                 return await self._run_checkpointed(message, ctx, Path(checkpoint), thread, resume)
@@ -465,6 +471,7 @@ class CompiledWorkflow:
         ctx.tracer.emit(RunStarted(workflow=self.name, inputs=inputs))
         cfg = {**config, "recursion_limit": self.recursion_limit}
         prior = self._prior(inp)
+        mark = len(ctx.outputs)  # a context reused for several runs: only this run's messages
         ending: Ending
         state: dict[str, Any] | None = None
         error = ""
@@ -484,7 +491,13 @@ class CompiledWorkflow:
             raise
         except ModelError as exc:
             ending, error = "failed", f"model failed: {type(exc).__name__}: {exc}"
-        messages = self._messages(state, prior, ctx)
+        messages_state = state
+        if state is None and thread is not None:  # ended early: what every process wrote is in the checkpoint
+            with contextlib.suppress(Exception):
+                snapshot = await graph.aget_state(config)
+                if snapshot.values and "messages" in snapshot.values:
+                    messages_state, prior = {"messages": snapshot.values["messages"]}, []
+        messages = self._messages(messages_state, prior, ctx.outputs[mark:])
         output = None
         if state is not None:
             pending = state.get("__interrupt__") if isinstance(state, dict) else None
@@ -529,13 +542,13 @@ class CompiledWorkflow:
         return [(INPUT, inp)] if isinstance(inp, Message) else []
 
     def _messages(
-        self, state: dict[str, Any] | None, prior: list[tuple[str, Message]], ctx: RunContext
+        self, state: dict[str, Any] | None, prior: list[tuple[str, Message]], written: list[tuple[str, Message]]
     ) -> list[tuple[str, Message]]:
         """Messages in order: from the final graph state when there is one (it includes what earlier
         processes wrote before a resume), else the input and what finished nodes wrote in this process."""
         if state is None or "messages" not in state or prior:
             # a fresh run in this process: the objects the nodes returned, no need to load them again
-            return [*prior, *ctx.outputs]
+            return [*prior, *written]
         return _state_messages(state)
 
     def _output(self, messages: list[tuple[str, Message]]) -> Message | None:
