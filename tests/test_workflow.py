@@ -363,3 +363,17 @@ def test_a_prover_error_ends_the_sample_not_the_run() -> None:
 
     answer = solve_sync(PROBLEM, translator(), prover=Broken())  # type: ignore[arg-type]
     assert answer.status == "abstained" and "rejected by broken" in answer.evidence.reason
+
+
+def test_a_backend_without_grammar_support_gets_plain_requests_not_an_error() -> None:
+    from thinkgraph.llm.base import CAPABILITIES
+
+    plain = ScriptedModel(
+        lambda r, i: EXAMPLE_FORMULAS[r.messages[-1].content.split("Sentence: ")[-1]],
+        capabilities=CAPABILITIES - {"grammar"},
+    )
+    answer = solve_sync(PROBLEM, plain)
+    assert answer.value == "False" and plain.requests and all(r.grammar is None for r in plain.requests)
+    grammar = translator()
+    solve_sync(PROBLEM, grammar)
+    assert all(r.grammar is not None for r in grammar.requests)
