@@ -117,7 +117,7 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "max_steps_negative": (LINC + "max_steps: -3\n", "integer ≥ 1", 10),
     "nodes_as_list": (HEAD + "nodes:\n  - linc.translate\n", "expected a mapping of node name", 3),
     "bad_node_name": (HEAD + "nodes:\n  'bad name!': {use: cot.reason}\n", "expected a node name", 4),
-    "negative_budget": (LINC + "budget: {calls: -1}\n", "expected a number ≥ 0", 10),
+    "negative_budget": (LINC + "budget: {calls: -1}\n", "expected a whole number ≥ 0", 10),
     "unknown_model_spec": (
         LINC.replace("{use: linc.translate}", "{use: linc.translate, model: 'gpt:4'}"),
         "unknown model spec",
@@ -126,6 +126,26 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "unknown_start": (LINC + "start: begin\n", "no node named 'begin'", 10),
     "unknown_input_type": (LINC.replace("input: problem", "input: question"), "unknown input message type", 2),
     "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 10),
+    "deep_nesting": (HEAD + "nodes: " + "[" * 500 + "]" * 500 + "\n", "nests deeper than", 3),
+    "huge_integer": (LINC + "max_steps: " + "9" * 5000 + "\n", "invalid value", 10),
+    "reserved_start": (
+        LINC.replace("  vote: {use: linc.vote}", "  __start__: {use: linc.vote}"),
+        "expected a node name",
+        6,
+    ),
+    "reserved_end": (LINC.replace("  vote: {use: linc.vote}", "  END: {use: linc.vote}"), "not END", 6),
+    "end_as_source": (LINC + "  - {from: END, to: vote}\n", "expected a node name", 10),
+    "budget_nan": (LINC + "budget: {seconds: .nan}\n", "finite number of seconds", 10),
+    "budget_fraction": (LINC + "budget: {calls: 2.5}\n", "whole number", 10),
+    "long_chain": (
+        HEAD
+        + "max_steps: 5\nnodes:\n"
+        + "".join(f"  n{i}: {{use: cot.reason}}\n" for i in range(1500))
+        + "edges:\n"
+        + "".join(f"  - {{from: n{i}, to: n{i + 1}}}\n" for i in range(1499)),
+        "(cot.reason) reads problem",
+        None,
+    ),
 }
 
 
@@ -181,6 +201,27 @@ def test_every_error_of_a_file_is_reported_together(tmp_path: Path) -> None:
     assert first.col > 1 and "samples takes int" in first.fix
 
 
+def test_every_error_is_reported_even_with_a_structural_one(tmp_path: Path) -> None:
+    text = HEAD.replace("input:", "descripton: x\ninput:") + (
+        "nodes:\n  r: {use: cot.reason}\n  v: {use: cot.vot}\nedges:\n  - {from: r, to: v}\n  - {from: r, to: nowhere}\n"
+    )
+    with pytest.raises(WorkflowError) as exc:
+        loads_workflow(text, "two.yaml")
+    text_of = "\n".join(str(i) for i in exc.value.issues)
+    assert "unknown field 'descripton'" in text_of and "did you mean 'description'" in text_of
+    assert "unknown node type 'cot.vot'" in text_of and "no node named 'nowhere'" in text_of
+
+
+def test_special_files_are_refused_without_reading_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import os
+
+    fifo = tmp_path / "pipe.yaml"
+    os.mkfifo(fifo)
+    assert main(["workflow", "check", str(fifo), "/dev/zero"]) == 2
+    out = capsys.readouterr().out
+    assert out.count("not a regular file") == 2
+
+
 def test_a_directory_is_refused_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["workflow", "check", str(tmp_path)]) == 2
     assert "is a directory" in capsys.readouterr().out
@@ -189,10 +230,37 @@ def test_a_directory_is_refused_cleanly(tmp_path: Path, capsys: pytest.CaptureFi
 def test_yaml_1_1_booleans_do_not_eat_keys_and_case_values_compare_as_text() -> None:
     wf = loads_workflow(
         HEAD + "nodes:\n  c: {use: route.classify}\n  r: {use: cot.reason}\n  v: {use: cot.vote}\n"
-        "routes:\n  - {from: c, on: category, cases: {deductive: r, no: r}, default: r}\n"
+        "routes:\n  - {from: c, on: reason, cases: {yes: r, no: r}, default: r}\n"
         "edges:\n  - {from: r, to: v}\n"
     )
-    assert wf.routes[0].on == "category" and set(wf.routes[0].cases) == {"deductive", "no"}
+    assert wf.routes[0].on == "reason" and set(wf.routes[0].cases) == {"yes", "no"}
+
+
+def test_route_cases_are_checked_against_the_values_the_field_takes() -> None:
+    base = (
+        HEAD
+        + "nodes:\n  c: {use: route.classify}\n  r: {use: cot.reason}\n  v: {use: cot.vote}\nedges:\n  - {from: r, to: v}\n"
+    )
+    with pytest.raises(WorkflowError) as exc:
+        loads_workflow(base + "routes:\n  - {from: c, on: category, cases: {deductiv: r}}\n")
+    text = "\n".join(str(i) for i in exc.value.issues)
+    assert "category is never 'deductiv'" in text and "takes: arithmetic, deductive, other" in text
+    assert "no case for category = arithmetic, deductive, other and no default" in text
+    with pytest.raises(WorkflowError, match="has no default"):
+        loads_workflow(base + "routes:\n  - {from: c, on: reason, cases: {x: r}}\n")
+    ok = loads_workflow(
+        base + "routes:\n  - {from: c, on: category, cases: {deductive: r, arithmetic: r, other: END}}\n"
+    )
+    assert ok.routes[0].default is None
+
+
+def test_a_read_must_be_written_on_every_path() -> None:
+    text = (
+        HEAD + "nodes:\n  c: {use: route.classify}\n  t: {use: linc.translate}\n  p: {use: linc.prove}\n"
+        "routes:\n  - {from: c, on: category, cases: {deductive: t}, default: p}\nedges:\n  - {from: t, to: p}\n"
+    )
+    with pytest.raises(WorkflowError, match="reads translations, but not every path to it writes translations"):
+        loads_workflow(text)
 
 
 def test_workflows_round_trip_through_yaml() -> None:

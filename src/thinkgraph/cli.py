@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import threading
 import time
@@ -636,10 +637,17 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `thinkgraph nodes | head`
         sys.stderr.close()
         return 0
-    except Exception as exc:  # one clear line instead of a traceback for every expected failure
+    except Exception as exc:  # one clear line instead of a traceback, whatever went wrong
         failure = _error_code(exc)
         if failure is None:
-            raise
+            if os.environ.get("THINKGRAPH_DEBUG"):
+                raise
+            print(
+                f"error: internal error: {type(exc).__name__}: {_one_line(exc)} "
+                "(set THINKGRAPH_DEBUG=1 to see the traceback)",
+                file=sys.stderr,
+            )
+            return 1
         print(f"error: {_one_line(exc)}", file=sys.stderr)
         return failure
     if getattr(args, "command", "") == "ask" and not getattr(args, "json", False):
@@ -648,10 +656,14 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    from pydantic import ValidationError
+
     from thinkgraph.graphs.errors import WorkflowError
 
     if isinstance(exc, WorkflowError):
         return str(exc)  # several located lines, one per problem
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(str(x) for x in e['loc']) or exc.title}: {e['msg']}" for e in exc.errors())
     text = str(exc) or type(exc).__name__
     return " ".join(text.split()) if "\n" in text else text
 
@@ -659,11 +671,13 @@ def _one_line(exc: BaseException) -> str:
 def _error_code(exc: BaseException) -> int | None:
     from pydantic import ValidationError
 
-    from thinkgraph.graphs.errors import RunSetupError, WorkflowError
+    from thinkgraph.graphs.errors import RunSetupError, RunUsageError, WorkflowError
     from thinkgraph.llm.base import ModelUnavailable
     from thinkgraph.provers.base import ProverUnavailable
 
-    if isinstance(exc, UsageError | WorkflowError | ValidationError | FileNotFoundError | IsADirectoryError):
+    if isinstance(exc, UsageError | RunUsageError | WorkflowError | ValidationError):
+        return 2
+    if isinstance(exc, FileNotFoundError | IsADirectoryError):
         return 2
     if isinstance(exc, ModelUnavailable | RunSetupError | SetupError | ProverUnavailable):
         return 4

@@ -277,8 +277,9 @@ class RunContext:
         from thinkgraph.llm.managed import ManagedModel
 
         if isinstance(inner, ManagedModel):
-            inner.bind(self)
-            wrapped = inner
+            wrapped = inner  # accounted to the run it is called in; one bound to another run refuses
+            if inner._bound is not None and inner._bound is not self:
+                inner.bind(self)  # raises RunContextMismatch with the fix
         else:
             wrapped = _shared_wrapper(inner)
         self._managed[id(inner)] = wrapped
@@ -290,14 +291,14 @@ _SHARED_LOCK = threading.Lock()
 
 
 def _shared_wrapper(inner: Any) -> Any:
-    """One unbound ManagedModel per model object (the last 64 models used)."""
+    """One unbound ManagedModel per model object (the last 4 models used: a local model holds its weights)."""
     from thinkgraph.llm.managed import ManagedModel
 
     with _SHARED_LOCK:
         hit = _SHARED.get(id(inner))
         if hit is not None and hit[0] is inner:
             return hit[1]
-        if len(_SHARED) >= 64:
+        if len(_SHARED) >= 4:
             _SHARED.pop(next(iter(_SHARED)))
         wrapped = ManagedModel(inner)
         _SHARED[id(inner)] = (inner, wrapped)

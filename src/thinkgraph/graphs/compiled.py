@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
-from thinkgraph.graphs.errors import RunSetupError, StepLimitReached
+from thinkgraph.graphs.errors import NodeRunError, RunSetupError, RunUsageError, StepLimitReached
 from thinkgraph.graphs.node import NodeContext, NodeSpec, get_node
 from thinkgraph.graphs.workflow import END, Workflow, has_cycle, norm_case
 from thinkgraph.messages import (
@@ -53,6 +53,8 @@ try:
     from langgraph.errors import GraphBubbleUp
 except ImportError:  # pragma: no cover - langgraph is a dependency
     GraphBubbleUp = BaseException  # type: ignore[misc,assignment]
+
+_PASS_THROUGH: tuple[type[BaseException], ...] = ()
 
 Ending = Literal["answered", "abstained", "budget_exhausted", "step_limit", "interrupted", "failed"]
 INPUT = "(input)"
@@ -137,6 +139,14 @@ class NodeOutputError(TypeError):
     """A node returned something it did not declare (a developer error in the node)."""
 
 
+def _pass_through() -> tuple[type[BaseException], ...]:
+    """Errors a node raises that are not the node failing: budgets, step limits, models (typed by the run),
+    set-up failures and developer errors (raised to the caller)."""
+    from thinkgraph.llm.base import ModelError
+
+    return (BudgetExceeded, StepLimitReached, ModelError, RunSetupError, RunUsageError, NodeOutputError, NodeRunError)
+
+
 def _accepts(fn: Callable[..., Any], name: str) -> bool:
     try:
         return name in inspect.signature(fn).parameters
@@ -173,9 +183,7 @@ class _NodeRunner:
             elif r.optional:
                 kwargs[r.name] = None
             else:
-                raise RunSetupError(
-                    f"node {self.name} ({self.spec.name}) needs a {r.kind} message and none was written"
-                )
+                raise NodeRunError(self.name, f"({self.spec.name}) needs a {r.kind} message and none was written")
         return kwargs
 
     def _outputs(self, result: Any) -> list[Message]:
@@ -212,9 +220,23 @@ class _NodeRunner:
                 break
         if target is None:
             cases = ", ".join(r.cases)
-            raise RunSetupError(f"route after {self.name}: {r.on}={key!r} matches no case ({cases}) and no default")
+            raise NodeRunError(self.name, f"route on {r.on}={key!r} matches no case ({cases}) and there is no default")
         ctx.tracer.emit(RouteChosen(node=self.name, on=r.on, value=key, target=target, reason=reason))
         return target
+
+    def _update(self, outputs: list[Message], ctx: RunContext) -> dict[str, Any]:
+        """The state update: each message as plain JSON (validated by its type), and the route taken."""
+        update: dict[str, Any] = {"messages": {}}
+        if self.max_steps is not None:
+            update["steps"] = 1
+        at = time.time_ns()
+        for i, m in enumerate(outputs):
+            data = m.model_dump(mode="json")
+            ctx.decoded[id(data)] = (data, m)  # later reads in this process reuse the object
+            update["messages"].setdefault(m.kind, []).append({"node": self.name, "at": at + i, "data": data})
+        if self.route is not None:
+            update["routes"] = {self.name: self._choose(outputs, ctx)}
+        return update
 
     async def __call__(self, state: Any, runtime: Any) -> dict[str, Any]:
         ctx: RunContext = runtime.context
@@ -225,11 +247,6 @@ class _NodeRunner:
         tracer = ctx.tracer
         start = time.perf_counter()
         try:
-            kwargs = self._inputs(state, ctx)
-            if self.pass_ctx:
-                kwargs["ctx"] = NodeContext(self.name, ctx, self.spec)
-            if self.pass_params:
-                kwargs["params"] = self.params
             if self.needs_model and ctx.model_for(self.name) is None:
                 raise RunSetupError(
                     f"node {self.name} ({self.spec.name}) needs a model: pass model=... or --model SPEC"
@@ -237,7 +254,13 @@ class _NodeRunner:
             ctx.ledger.mark_node_start(self.name)
             tracer.emit(NodeStarted(node=self.name))
             try:
+                kwargs = self._inputs(state, ctx)
+                if self.pass_ctx:
+                    kwargs["ctx"] = NodeContext(self.name, ctx, self.spec)
+                if self.pass_params:
+                    kwargs["params"] = self.params
                 outputs = self._outputs(await self.call(**kwargs))
+                update = self._update(outputs, ctx)
             except GraphBubbleUp:  # an interrupt: the node pauses, it has not failed
                 raise
             except BaseException as exc:
@@ -249,17 +272,9 @@ class _NodeRunner:
                         error_type=type(exc).__name__,
                     )
                 )
+                if isinstance(exc, Exception) and not isinstance(exc, _PASS_THROUGH):
+                    raise NodeRunError(self.name, f"{type(exc).__name__}: {exc}") from exc
                 raise
-            update: dict[str, Any] = {"messages": {}}
-            if self.max_steps is not None:
-                update["steps"] = 1
-            at = time.time_ns()
-            for i, m in enumerate(outputs):
-                data = m.model_dump(mode="json")
-                ctx.decoded[id(data)] = (data, m)  # later reads in this process reuse the object
-                update["messages"].setdefault(m.kind, []).append({"node": self.name, "at": at + i, "data": data})
-            if self.route is not None:
-                update["routes"] = {self.name: self._choose(outputs, ctx)}
             summary = "; ".join(_summary(m) for m in outputs)
             tracer.emit(NodeFinished(node=self.name, seconds=time.perf_counter() - start, summary=summary))
             ctx.outputs.extend((self.name, m) for m in outputs)
@@ -354,20 +369,20 @@ class CompiledWorkflow:
         """The workflow's input message from a message or a JSON object; :class:`RunSetupError` if invalid."""
         if isinstance(data, Message):
             if not isinstance(data, self.input_type):
-                raise RunSetupError(f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}")
+                raise RunUsageError(f"workflow {self.name} takes a {self.workflow.input} message, not {data.kind}")
             return data
         if not isinstance(data, Mapping):
-            raise RunSetupError(
+            raise RunUsageError(
                 f"input must be a {self.workflow.input} message or a JSON object, not {type(data).__name__}"
             )
         payload = dict(data)
         payload.setdefault("kind", self.workflow.input)
         if payload["kind"] != self.workflow.input:
-            raise RunSetupError(f"workflow {self.name} takes a {self.workflow.input} message, not {payload['kind']}")
+            raise RunUsageError(f"workflow {self.name} takes a {self.workflow.input} message, not {payload['kind']}")
         try:
             return load_message(payload)
         except (MessageError, ValueError) as exc:
-            raise RunSetupError(f"invalid {self.workflow.input} input: {exc}") from exc
+            raise RunUsageError(f"invalid {self.workflow.input} input: {exc}") from exc
 
     def _models(self, model: Any, models: Mapping[str, Any] | None) -> dict[str, Any]:
         from thinkgraph.llm import load_model
@@ -406,9 +421,9 @@ class CompiledWorkflow:
         """
         ctx = ctx or RunContext()
         if (checkpoint is None) != (thread is None):
-            raise RunSetupError("checkpoint and thread go together: pass both or neither")
+            raise RunUsageError("checkpoint and thread go together: pass both or neither")
         if resume is not None and checkpoint is None:
-            raise RunSetupError("resume needs the checkpoint and thread of the interrupted run")
+            raise RunUsageError("resume needs the checkpoint and thread of the interrupted run")
         message = self.coerce_input(input) if input is not None else None
         ctx.models.update(self._models(model, models))
         if prover is not None:
@@ -423,7 +438,7 @@ class CompiledWorkflow:
         unsubscribe = ctx.tracer.subscribe(on_event) if on_event else None
         try:
             if checkpoint is None and self.pausing:
-                raise RunSetupError(
+                raise RunUsageError(
                     f"workflow {self.name} has nodes that pause for a person ({', '.join(self.pausing)}); "
                     "a paused run resumes from a checkpoint: pass checkpoint=/--checkpoint DB and thread=/--thread ID"
                 )
@@ -431,7 +446,7 @@ class CompiledWorkflow:
                 assert thread is not None
                 return await self._run_checkpointed(message, ctx, Path(checkpoint), thread, resume)
             if message is None:
-                raise RunSetupError(f"workflow {self.name} needs a {self.workflow.input} input")
+                raise RunUsageError(f"workflow {self.name} needs a {self.workflow.input} input")
             return await self._invoke(self.graph, message, ctx, {}, None)
         finally:
             if unsubscribe:
@@ -491,6 +506,8 @@ class CompiledWorkflow:
             raise
         except ModelError as exc:
             ending, error = "failed", f"model failed: {type(exc).__name__}: {exc}"
+        except NodeRunError as exc:
+            ending, error = "failed", str(exc)
         messages_state = state
         if state is None and thread is not None:  # ended early: what every process wrote is in the checkpoint
             with contextlib.suppress(Exception):
@@ -576,13 +593,19 @@ class CompiledWorkflow:
             if stored:
                 owner = (snapshot.metadata or {}).get("thinkgraph_workflow")
                 if owner and owner != meta_key:
-                    raise RunSetupError(
+                    raise RunUsageError(
                         f"thread {thread!r} in {db} belongs to another workflow; use a new --thread for {self.name}"
                     )
-            config["metadata"] = {"thinkgraph_workflow": meta_key}
+            stored_input = (snapshot.metadata or {}).get("thinkgraph_input") if stored else None
+            given_input = _input_hash(message) if message is not None else None
+            if stored_input and given_input and stored_input != given_input:
+                raise RunUsageError(
+                    f"thread {thread!r} in {db} holds the run of another input; use a new --thread for this one"
+                )
+            config["metadata"] = {"thinkgraph_workflow": meta_key, "thinkgraph_input": stored_input or given_input}
             if resume is not None:
                 if not snapshot.next:
-                    raise RunSetupError(f"thread {thread!r} has nothing waiting to be resumed")
+                    raise RunUsageError(f"thread {thread!r} has nothing waiting to be resumed")
                 return await self._invoke(graph, Command(resume=resume), ctx, config, thread)
             if stored and not snapshot.next:
                 return self._stored_result(stored, ctx, thread)
@@ -605,18 +628,23 @@ class CompiledWorkflow:
                 )
                 return await self._invoke(graph, None, ctx, config, thread)
             if message is None:
-                raise RunSetupError(f"thread {thread!r} is new: give the {self.workflow.input} input")
+                raise RunUsageError(f"thread {thread!r} is new: give the {self.workflow.input} input")
             return await self._invoke(graph, message, ctx, config, thread)
 
     def _stored_result(self, stored: dict[str, Any], ctx: RunContext, thread: str) -> RunResult:
         messages = _state_messages(stored)
         output = self._output(messages)
+        ending: Ending = "abstained" if output is not None and output.abstained() else "answered"
+        error = ""
+        if output is None and self.output_kind is not None:
+            ending, error = "failed", f"the stored run ended without writing its output ({self.output_kind})"
         return RunResult(
             run_id=ctx.run_id,
             workflow=self.name,
-            ending="abstained" if output is not None and output.abstained() else "answered",
+            ending=ending,
             output=output,
             messages=messages,
+            error=error,
             thread=thread,
             from_checkpoint=True,
         )
@@ -630,6 +658,11 @@ def _state_messages(state: Mapping[str, Any]) -> list[tuple[str, Message]]:
             entries.append((int(e.get("at", 0)), len(entries), e["node"], e["data"]))
     entries.sort(key=lambda x: (x[0], x[1]))  # in the order they were written (the input first)
     return [(node_name, load_message(data)) for _s, _o, node_name, data in entries]
+
+
+def _input_hash(message: Message) -> str:
+    text = json.dumps(message.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _fingerprint(wf: Workflow) -> str:
@@ -647,18 +680,32 @@ async def open_checkpointer(db: Path) -> AsyncIterator[Any]:
         from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
     except ImportError as exc:  # pragma: no cover - a dependency of the package
         raise RunSetupError(f"checkpoints need langgraph-checkpoint-sqlite: pip install thinkgraph ({exc})") from exc
-    if db.is_dir():
-        raise RunSetupError(f"checkpoint {db} is a directory; give a file path")
-    db.parent.mkdir(parents=True, exist_ok=True)
-    conn = await aiosqlite.connect(str(db))
+    import sqlite3
+
+    if db.exists() and not db.is_file():
+        raise RunUsageError(f"checkpoint {db} is not a regular file; give the path of a SQLite file")
     try:
-        await conn.execute("PRAGMA busy_timeout = 10000")
-        await conn.execute("PRAGMA journal_mode = WAL")
-        serde = JsonPlusSerializer(pickle_fallback=False, allowed_json_modules=None, allowed_msgpack_modules=None)
-        saver = AsyncSqliteSaver(conn, serde=serde)
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunUsageError(f"checkpoint {db}: cannot create its folder ({exc.strerror or exc})") from exc
+    try:
+        conn = await aiosqlite.connect(str(db))
+    except (sqlite3.Error, OSError) as exc:
+        raise RunUsageError(f"checkpoint {db}: cannot open it as SQLite ({exc})") from exc
+    try:
+        try:
+            await conn.execute("PRAGMA busy_timeout = 10000")
+            await conn.execute("PRAGMA journal_mode = WAL")
+            serde = JsonPlusSerializer(pickle_fallback=False, allowed_json_modules=None, allowed_msgpack_modules=None)
+            saver = AsyncSqliteSaver(conn, serde=serde)
+            await saver.setup()
+        except (sqlite3.Error, OSError) as exc:
+            raise RunUsageError(f"checkpoint {db}: not a usable SQLite checkpoint file ({exc})") from exc
         yield saver
     finally:
         await conn.close()
 
+
+_PASS_THROUGH = _pass_through()
 
 __all__ = ["CompiledWorkflow", "Ending", "NodeOutputError", "RunResult", "open_checkpointer"]

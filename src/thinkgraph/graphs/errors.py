@@ -55,6 +55,21 @@ class RunSetupError(RuntimeError):
     """A run could not start (no model for a node that needs one, a model that cannot load, a bad input)."""
 
 
+class RunUsageError(RunSetupError, ValueError):
+    """A run was asked for something it cannot do (a bad input, a thread of another workflow or input,
+    nothing to resume): the caller's mistake, reported before anything runs (CLI exit code 2)."""
+
+
+class NodeRunError(RuntimeError):
+    """A node could not finish for a reason of the workflow or of the node's own code (an input no path
+    wrote, a route value with no case, an exception in the node).  Ends the run ``failed``, keeping the
+    messages finished nodes wrote."""
+
+    def __init__(self, node: str, message: str) -> None:
+        super().__init__(f"node {node}: {message}")
+        self.node = node
+
+
 class StepLimitReached(RuntimeError):
     """A run hit its workflow's ``max_steps`` (a loop went round too often)."""
 
@@ -64,4 +79,4 @@ class StepLimitReached(RuntimeError):
         self.node = node
 
 
-__all__ = ["RunSetupError", "StepLimitReached", "WorkflowError", "WorkflowIssue"]
+__all__ = ["NodeRunError", "RunSetupError", "RunUsageError", "StepLimitReached", "WorkflowError", "WorkflowIssue"]

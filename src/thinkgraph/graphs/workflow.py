@@ -67,12 +67,37 @@ class Route:
 
 
 def norm_case(value: Any) -> str:
-    """How route values compare: booleans as true/false, everything else as its string."""
+    """How route values compare: booleans as true/false (also when written True/False), None as null,
+    everything else as its string."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
-    return str(value)
+    text = str(value)
+    return text.lower() if text.lower() in ("true", "false", "null") else text
+
+
+def _enumerable(annotation: Any) -> set[str] | None:
+    """The values a field can take when they can be listed (bool, Literal, Optional of those), else None."""
+    from typing import Literal, Union, get_args, get_origin
+
+    if annotation is bool:
+        return {"true", "false"}
+    origin = get_origin(annotation)
+    if origin is Literal:
+        return {norm_case(v) for v in get_args(annotation)}
+    if origin is Union or type(annotation).__name__ == "UnionType":
+        out: set[str] = set()
+        for arg in get_args(annotation):
+            if arg is type(None):
+                out.add("null")
+                continue
+            sub = _enumerable(arg)
+            if sub is None:
+                return None
+            out |= sub
+        return out
+    return None
 
 
 class Workflow:
@@ -383,6 +408,51 @@ class Workflow:
                             f"route on one of: {', '.join(sorted(fields - {'kind'}))}",
                         )
                     )
+                else:
+                    self._check_cases(issues, r, base, spec)
+
+    def _check_cases(self, issues: list[WorkflowIssue], r: Route, base: str, spec: NodeSpec) -> None:
+        """Case values must be values the field can take; without a default they must cover them all."""
+        values: set[str] | None = set()
+        for t in spec.writes:
+            field = t.model_fields.get(r.on)
+            if field is None:
+                continue
+            allowed = _enumerable(field.annotation)
+            if allowed is None or values is None:
+                values = None
+            else:
+                values |= allowed
+        if values is not None:
+            for value in r.cases:
+                if value not in values:
+                    issues.append(
+                        self._issue(
+                            f"{r.on} is never {value!r}",
+                            f"{base}.cases.{value}",
+                            r.source,
+                            f"{r.on} takes: {', '.join(sorted(values))}",
+                        )
+                    )
+            missing = sorted(values - set(r.cases))
+            if missing and r.default is None:
+                issues.append(
+                    self._issue(
+                        f"route after {r.source!r} has no case for {r.on} = {', '.join(missing)} and no default",
+                        f"{base}.default",
+                        r.source,
+                        "add cases for them or a default: NODE (END ends the run)",
+                    )
+                )
+        elif r.default is None:
+            issues.append(
+                self._issue(
+                    f"route after {r.source!r} on {r.on} has no default, and {r.on} can take values no case names",
+                    f"{base}.default",
+                    r.source,
+                    "add default: NODE (END ends the run)",
+                )
+            )
 
     def _check_flow(
         self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec], succ: dict[str, set[str]], start: str
@@ -409,25 +479,53 @@ class Workflow:
                             "connect a node that writes what it reads, or insert a node that converts",
                         )
                     )
-        # every required input must be the workflow's input or written by a node before it
-        pred: dict[str, set[str]] = {n: set() for n in self.nodes}
-        for s, ts in succ.items():
-            for t in ts:
-                pred[t].add(s)
+        # every required input must be the workflow's input or written on every path to the node
+        anywhere, always = self._availability(specs, succ, start)
         for name, spec in specs.items():
-            before = _reachable_back(name, pred)
-            available = {self.input} | {k for b in before if b in specs for k in specs[b].write_kinds}
             for r in spec.reads:
-                if not r.optional and r.kind not in available:
-                    issues.append(
-                        self._issue(
-                            f"node {name!r} ({spec.name}) reads {r.kind}, which neither the input ({self.input}) nor "
-                            "any node before it writes",
-                            f"nodes.{name}",
-                            name,
-                            f"add a node that writes {r.kind} before {name!r}, or change the workflow's input",
-                        )
+                if r.optional or r.kind in always.get(name, set()):
+                    continue
+                if r.kind in anywhere.get(name, set()):
+                    message = f"node {name!r} ({spec.name}) reads {r.kind}, but not every path to it writes {r.kind}"
+                    fix = f"make the read optional ({r.kind} | None), or write {r.kind} on every path to {name!r}"
+                else:
+                    message = (
+                        f"node {name!r} ({spec.name}) reads {r.kind}, which neither the input ({self.input}) nor "
+                        "any node before it writes"
                     )
+                    fix = f"add a node that writes {r.kind} before {name!r}, or change the workflow's input"
+                issues.append(self._issue(message, f"nodes.{name}", name, fix))
+
+    def _availability(
+        self, specs: dict[str, NodeSpec], succ: dict[str, set[str]], start: str
+    ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
+        """Message kinds that reach each node on *some* path and on *every* path (a data-flow fixpoint:
+        plain edges and route cases are alternatives, a join's sources all arrive)."""
+        groups: dict[str, list[tuple[str, ...]]] = {n: [] for n in self.nodes}
+        for e in self.edges:
+            if e.target in groups and all(s in self.nodes for s in e.sources):
+                groups[e.target].append(e.sources)
+        for r in self.routes:
+            for t in {*r.cases.values(), *([r.default] if r.default else [])}:
+                if t in groups and r.source in self.nodes:
+                    groups[t].append((r.source,))
+        writes = {n: set(specs[n].write_kinds) if n in specs else set() for n in self.nodes}
+        universe = {self.input} | {k for w in writes.values() for k in w}
+        always = {n: ({self.input} if n == start else set(universe)) for n in self.nodes}
+        anywhere: dict[str, set[str]] = {n: {self.input} for n in self.nodes}
+        for _ in range(len(self.nodes) + 2):  # monotone: converges in at most |nodes| rounds
+            changed = False
+            for n in self.nodes:
+                if n == start or not groups[n]:
+                    continue
+                ins = [set().union(*(always[s] | writes[s] for s in g)) for g in groups[n]]
+                new = {self.input} | set.intersection(*ins)
+                some = {self.input} | set().union(*(anywhere[s] | writes[s] for g in groups[n] for s in g))
+                if new != always[n] or some != anywhere[n]:
+                    always[n], anywhere[n], changed = new, some, True
+            if not changed:
+                break
+        return anywhere, always
 
     def validate(self) -> Workflow:
         """Raise :class:`WorkflowError` with every problem, or return self."""
@@ -538,38 +636,26 @@ def _reachable(start: str, succ: Mapping[str, Iterable[str]]) -> set[str]:
     return seen
 
 
-def _reachable_back(node: str, pred: Mapping[str, Iterable[str]]) -> set[str]:
-    """Nodes from which ``node`` can be reached (not counting itself unless on a loop)."""
-    seen: set[str] = set()
-    stack = list(pred.get(node, ()))
-    while stack:
-        n = stack.pop()
-        if n not in seen:
-            seen.add(n)
-            stack.extend(pred.get(n, ()))
-    return seen
-
-
 def _find_cycle(start: str, succ: Mapping[str, Iterable[str]]) -> list[str]:
-    """One cycle reachable from ``start`` as a node path (first node repeated at the end), or []."""
-    color: dict[str, int] = {}
-    path: list[str] = []
-
-    def visit(n: str) -> list[str]:
-        color[n] = 1
-        path.append(n)
-        for t in sorted(succ.get(n, ())):
-            if color.get(t) == 1:
-                return [*path[path.index(t) :], t]
-            if t not in color:
-                found = visit(t)
-                if found:
-                    return found
-        color[n] = 2
-        path.pop()
-        return []
-
-    return visit(start)
+    """One cycle reachable from ``start`` as a node path (first node repeated at the end), or [].
+    Iterative, so a workflow of thousands of nodes cannot exhaust the stack."""
+    color: dict[str, int] = {start: 1}
+    path = [start]
+    stack = [iter(sorted(succ.get(start, ())))]
+    while stack:
+        node = next(stack[-1], None)
+        if node is None:
+            stack.pop()
+            color[path.pop()] = 2
+            continue
+        state = color.get(node, 0)
+        if state == 1:
+            return [*path[path.index(node) :], node]
+        if state == 0:
+            color[node] = 1
+            path.append(node)
+            stack.append(iter(sorted(succ.get(node, ()))))
+    return []
 
 
 def has_cycle(wf: Workflow) -> bool:

@@ -23,6 +23,7 @@ only, so a workflow file can never import or run code.  All problems of a file a
 
 from __future__ import annotations
 
+import math
 import re
 from pathlib import Path
 from typing import Any
@@ -57,6 +58,7 @@ class _Collector:
         self.file = file
         self.issues: list[WorkflowIssue] = []
         self.locations: dict[str, tuple[int, int]] = {}
+        self.broken: set[str] = set()  # nodes whose entry could not be read
 
     def _nearest(self, path: str) -> tuple[int, int]:
         """The position of ``path``, else of its closest recorded parent, else the file's start."""
@@ -133,8 +135,8 @@ def _to_data(node: Any, path: str, col: _Collector, budget: _Budget, depth: int 
     loader = yaml.SafeLoader("")
     try:
         return loader.construct_object(node, deep=True)
-    except yaml.YAMLError as exc:
-        col.add(f"invalid value: {exc}", path, _mark(node))
+    except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
+        col.add(f"invalid value: {str(exc)[:200]}", path, _mark(node), "use a plain number or a string")
         return None
     finally:
         loader.dispose()
@@ -146,14 +148,20 @@ def _read_text(source: str | Path, col: _Collector) -> str | None:
         if path.is_dir():
             col.add("is a directory, not a workflow file", "", (1, 1), "give the path of a .yaml file")
             return None
-        size = path.stat().st_size
+        if not path.exists():
+            col.add("no such file", "", (1, 1), "check the path")
+            return None
+        if not path.is_file():  # a FIFO or a device (/dev/zero) would hang or never end
+            col.add("not a regular file", "", (1, 1), "give the path of a .yaml file")
+            return None
+        with open(path, "rb") as fh:
+            data = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         col.add(f"cannot read: {exc.strerror or exc}", "", (1, 1))
         return None
-    if size > MAX_BYTES:
-        col.add(f"file is {size} bytes; workflow files are limited to {MAX_BYTES}", "", (1, 1))
+    if len(data) > MAX_BYTES:
+        col.add(f"file is over {MAX_BYTES} bytes; workflow files are limited to that", "", (1, 1))
         return None
-    data = path.read_bytes()
     return _decode(data, col)
 
 
@@ -177,11 +185,16 @@ def _parse(text: str, col: _Collector) -> Any:
         col.add("empty workflow file", "", (1, 1), "start with `workflow: NAME` and a `nodes:` mapping")
         return None
     try:
+        if not _shallow_enough(text, col):
+            return None
         loader = yaml.SafeLoader(text)
         try:
             root = loader.get_single_node()
         finally:
             loader.dispose()
+    except RecursionError:
+        col.add(f"the document nests deeper than {MAX_DEPTH} levels", "", (1, 1), "flatten it")
+        return None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         at = (mark.line + 1, mark.column + 1) if mark is not None else (1, 1)
@@ -196,6 +209,33 @@ def _parse(text: str, col: _Collector) -> Any:
         col.add("empty workflow file", "", (1, 1), "start with `workflow: NAME` and a `nodes:` mapping")
         return None
     return _to_data(root, "", col, _Budget())
+
+
+def _shallow_enough(text: str, col: _Collector) -> bool:
+    """Walk the event stream (no recursion) and refuse documents nested deeper than ``MAX_DEPTH`` or
+    with absurdly many values, before the recursive composer sees them."""
+    import yaml
+
+    depth = 0
+    events = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        events += 1
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_DEPTH:
+                col.add(
+                    f"the document nests deeper than {MAX_DEPTH} levels",
+                    "",
+                    (event.start_mark.line + 1, event.start_mark.column + 1),
+                    "flatten it",
+                )
+                return False
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1
+        if events > MAX_NODES * 2:
+            col.add(f"the document has more than {MAX_NODES} values", "", (1, 1), "a workflow is small")
+            return False
+    return True
 
 
 def _keys(data: dict[str, Any], allowed: tuple[str, ...], path: str, col: _Collector) -> None:
@@ -235,19 +275,36 @@ def _budget(value: Any, path: str, col: _Collector) -> Budget | None:
     ok = True
     for key in _BUDGET_KEYS:
         v = value.get(key)
-        if v is not None and (isinstance(v, bool) or not isinstance(v, int | float) or v < 0):
-            col.add(f"expected a number ≥ 0, got {_describe(v)}", f"{path}.{key}")
+        if v is None:
+            continue
+        whole = key != "seconds"
+        kinds = int if whole else int | float
+        if isinstance(v, bool) or not isinstance(v, kinds) or not math.isfinite(v) or v < 0:
+            what = "a whole number ≥ 0" if whole else "a finite number of seconds ≥ 0"
+            col.add(f"expected {what}, got {_describe(v)}", f"{path}.{key}")
             ok = False
     if not ok:
         return None
     return Budget(max_calls=value.get("calls"), max_tokens=value.get("tokens"), max_seconds=value.get("seconds"))
 
 
-def _name(value: Any, path: str, col: _Collector, what: str = "a node name") -> str | None:
-    if isinstance(value, str) and (value == END or _NAME.fullmatch(value)):
+def _name(value: Any, path: str, col: _Collector, *, target: bool = True) -> str | None:
+    """A node name (``target``: a place an edge may go, where ``END`` ends the run)."""
+    if isinstance(value, str) and target and value == END:
         return value
-    col.add(f"expected {what}, got {_describe(value)}", path)
+    if isinstance(value, str) and _NAME.fullmatch(value) and not _reserved(value):
+        return value
+    col.add(
+        f"expected a node name, got {_describe(value)}",
+        path,
+        fix="a name is a letter or _ then letters, digits, _ or - (at most 64), not END and not starting with __"
+        + ("; END ends the run" if target else ""),
+    )
     return None
+
+
+def _reserved(name: str) -> bool:
+    return name == END or name.startswith("__")
 
 
 def _build(data: Any, col: _Collector) -> Workflow | None:
@@ -286,28 +343,35 @@ def _nodes(nodes: Any, wf: Workflow, col: _Collector) -> None:
         col.add("missing field 'nodes'", "nodes", col.locations.get("", (1, 1)), "add `nodes:` with at least one node")
     elif _expect(nodes, dict, "nodes", col, "a mapping of node name → {use: TYPE, with: {...}}"):
         for node_name, entry in nodes.items():
-            path = f"nodes.{node_name}"
-            if _name(node_name, path, col) is None:
-                continue
-            if not _expect(entry, dict, path, col, "a mapping like {use: linc.translate, with: {...}}"):
-                continue
-            _keys(entry, _NODE_KEYS, path, col)
-            use = entry.get("use")
-            if use is None:
-                col.add("missing field 'use' (the node type)", f"{path}.use", col.locations.get(path))
-                continue
-            if not _expect(use, str, f"{path}.use", col, "a node type such as linc.translate"):
-                continue
-            params = entry.get("with", {})
-            if params is None:
-                params = {}
-            if not _expect(params, dict, f"{path}.with", col, "a mapping of parameters"):
-                params = {}
-            model = entry.get("model")
-            if model is not None and not _expect(model, str, f"{path}.model", col, "a model spec such as local"):
-                model = None
-            budget = _budget(entry["budget"], f"{path}.budget", col) if "budget" in entry else None
-            wf.add(str(node_name), use, params, model=model, budget=budget)
+            if not _node(str(node_name), entry, wf, col):
+                col.broken.add(str(node_name))
+
+
+def _node(node_name: str, entry: Any, wf: Workflow, col: _Collector) -> bool:
+    """Add one node entry to ``wf``; False (with the errors recorded) when it cannot be read."""
+    path = f"nodes.{node_name}"
+    if _name(node_name, path, col, target=False) is None:
+        return False
+    if not _expect(entry, dict, path, col, "a mapping like {use: linc.translate, with: {...}}"):
+        return False
+    _keys(entry, _NODE_KEYS, path, col)
+    use = entry.get("use")
+    if use is None:
+        col.add("missing field 'use' (the node type)", f"{path}.use", col.locations.get(path))
+        return False
+    if not _expect(use, str, f"{path}.use", col, "a node type such as linc.translate"):
+        return False
+    params = entry.get("with", {})
+    if params is None:
+        params = {}
+    if not _expect(params, dict, f"{path}.with", col, "a mapping of parameters"):
+        params = {}
+    model = entry.get("model")
+    if model is not None and not _expect(model, str, f"{path}.model", col, "a model spec such as local"):
+        model = None
+    budget = _budget(entry["budget"], f"{path}.budget", col) if "budget" in entry else None
+    wf.add(node_name, use, params, model=model, budget=budget)
+    return True
 
 
 def _edges(edges: Any, wf: Workflow, col: _Collector) -> None:
@@ -326,14 +390,14 @@ def _edges(edges: Any, wf: Workflow, col: _Collector) -> None:
         target = _name(e["to"], f"{path}.to", col)
         src = e["from"]
         if isinstance(src, list):
-            names = [_name(s, f"{path}.from.{j}", col) for j, s in enumerate(src)]
+            names = [_name(s, f"{path}.from.{j}", col, target=False) for j, s in enumerate(src)]
             if not names:
                 col.add("a join needs at least one source", f"{path}.from")
                 continue
             if target is not None and all(n is not None for n in names):
                 wf.join([n for n in names if n is not None], target)
         else:
-            s = _name(src, f"{path}.from", col)
+            s = _name(src, f"{path}.from", col, target=False)
             if s is not None and target is not None:
                 wf.edge(s, target)
 
@@ -352,7 +416,7 @@ def _routes(routes: Any, wf: Workflow, col: _Collector) -> None:
         if missing:
             col.add(f"a route needs {', '.join(missing)}", path)
             continue
-        src = _name(r["from"], f"{path}.from", col)
+        src = _name(r["from"], f"{path}.from", col, target=False)
         on = r["on"] if _expect(r["on"], str, f"{path}.on", col, "a field name") else None
         cases = r["cases"]
         if not _expect(cases, dict, f"{path}.cases", col, "a mapping {VALUE: NODE}"):
@@ -365,16 +429,31 @@ def _routes(routes: Any, wf: Workflow, col: _Collector) -> None:
             wf.route(src, on, good, default)
 
 
+def _follows_from(issue: WorkflowIssue, col: _Collector) -> bool:
+    """A graph problem that is only a consequence of an entry already reported as malformed (a node,
+    edge or route that could not be read is missing from the graph)."""
+    broken = col.broken
+    if issue.node in broken or any(f"'{b}'" in issue.message for b in broken):
+        return True
+    if "which neither the input" in issue.message or "is unreachable" in issue.message:
+        return True  # a dropped node, edge or route may be what would have connected or fed it
+    return issue.message == "the workflow has no nodes"
+
+
 def _load(text: str | None, col: _Collector) -> Workflow:
     data = _parse(text, col) if text is not None else None
     wf = _build(data, col) if not col.issues else None
     if wf is not None:
         wf.source = col.file
         wf.locations = col.locations
-        if not col.issues:
-            col.issues.extend(wf.check())
-        else:  # report structure errors and whatever the graph check can still say
-            col.issues.extend(i for i in wf.check() if i.path.startswith("nodes.") and ".with" in i.path)
+        structural = bool(col.issues)
+        seen = {(i.path, i.message) for i in col.issues}
+        for issue in wf.check():  # the graph's problems too: every error of the file at once
+            if structural and _follows_from(issue, col):
+                continue
+            if (issue.path, issue.message) not in seen:
+                seen.add((issue.path, issue.message))
+                col.issues.append(issue)
     if col.issues:
         raise WorkflowError(sorted(col.issues, key=lambda i: (i.line, i.col)), getattr(wf, "name", ""))
     assert wf is not None
