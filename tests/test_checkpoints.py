@@ -206,3 +206,32 @@ def test_a_thread_belongs_to_one_workflow(tmp_path: Path) -> None:
     other = load_workflow(ROOT / "examples" / "cot.yaml").compile()
     with pytest.raises(RunSetupError, match="belongs to another workflow"):
         other.run_sync(problem, model=translator(), checkpoint=db, thread="t")
+
+
+def test_an_invalid_edit_withholds_the_answer(tmp_path: Path) -> None:
+    compiled = load_workflow(ROOT / "examples" / "linc-reviewed.yaml").compile()
+    db = tmp_path / "cp.db"
+    compiled.run_sync(Problem.model_validate(PROBLEM), model=translator(), checkpoint=db, thread="e")
+    bad = compiled.run_sync(None, model=translator(), checkpoint=db, thread="e", resume={"edit": {"value": "Maybe"}})
+    assert bad.ending == "abstained" and "edit is invalid" in bad.output.evidence.reason  # type: ignore[union-attr]
+    compiled.run_sync(Problem.model_validate(PROBLEM), model=translator(), checkpoint=db, thread="f")
+    good = compiled.run_sync(None, model=translator(), checkpoint=db, thread="f", resume={"edit": {"value": "True"}})
+    assert good.ending == "answered" and good.output.value == "True"  # type: ignore[union-attr]
+    assert "edited by a person" in good.output.evidence.reason  # type: ignore[union-attr]
+
+
+def test_unusable_checkpoint_files_and_reused_threads_are_refused(tmp_path: Path) -> None:
+    from thinkgraph.graphs.errors import RunUsageError
+
+    compiled = linc_workflow().compile()
+    problem = Problem.model_validate(PROBLEM)
+    not_db = tmp_path / "notes.txt"
+    not_db.write_text("hello", encoding="utf-8")
+    with pytest.raises(RunUsageError, match="not a usable SQLite checkpoint"):
+        compiled.run_sync(problem, model=translator(), checkpoint=not_db, thread="t")
+    assert not_db.read_text(encoding="utf-8") == "hello"
+    db = tmp_path / "cp.db"
+    compiled.run_sync(problem, model=translator(), checkpoint=db, thread="t")
+    other = problem.model_copy(update={"conclusion": "Nutty is a mammal."})
+    with pytest.raises(RunUsageError, match="holds the run of another input"):
+        compiled.run_sync(other, model=translator(), checkpoint=db, thread="t")

@@ -230,3 +230,27 @@ def test_model_router_uses_a_json_schema_and_falls_back_to_rules_on_garbage() ->
     )
     assert isinstance(bad.output, Route) and bad.output.category == "deductive" and bad.output.method == "rules"
     assert any(e.kind == "note" and "fell back to rules" in e.text for e in ctx.tracer.events)
+
+
+def test_a_trace_path_that_cannot_be_written_is_refused_before_running(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rec = _recording(tmp_path)
+    problem = (ROOT / "src/thinkgraph/data/example_problem.json").read_text()
+    assert main(["run", "linc", "--input", problem, "--model", f"replay:{rec}", "--trace", str(tmp_path)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+
+
+def test_an_unexpected_error_is_one_line_not_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import thinkgraph.cli as cli
+
+    def explode(args: object) -> int:
+        raise KeyError("surprise")
+
+    monkeypatch.setattr(cli, "cmd_nodes", explode)
+    monkeypatch.delenv("THINKGRAPH_DEBUG", raising=False)
+    assert cli.main(["nodes"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: KeyError") and "THINKGRAPH_DEBUG" in err

@@ -377,3 +377,47 @@ def test_a_backend_without_grammar_support_gets_plain_requests_not_an_error() ->
     grammar = translator()
     solve_sync(PROBLEM, grammar)
     assert all(r.grammar is not None for r in grammar.requests)
+
+
+def test_one_model_object_serves_sequential_and_concurrent_runs() -> None:
+    model = translator()
+    managed = ManagedModel(translator())
+    assert solve_sync(PROBLEM, model).value == solve_sync(PROBLEM, model).value == "False"
+    assert solve_sync(PROBLEM, managed).value == solve_sync(PROBLEM, managed).value == "False"
+    ctxs = [RunContext(), RunContext()]
+
+    async def both() -> list[Answer]:
+        from thinkgraph.graphs.linc import solve
+
+        return list(await asyncio.gather(*[solve(PROBLEM, managed, ctx=c) for c in ctxs]))
+
+    assert [a.value for a in asyncio.run(both())] == ["False", "False"]
+    assert [c.ledger.total().calls for c in ctxs] == [10, 10]  # each run's calls in its own ledger
+
+
+def test_a_node_that_raises_ends_the_run_failed_keeping_what_finished(test_nodes: None) -> None:
+    @node("test.boom")
+    async def boom(count: Count) -> Count:
+        raise ZeroDivisionError("division by zero")
+
+    try:
+        wf = Workflow("boom").add("start", "test.start").add("boom", "test.boom").edge("start", "boom")
+        ctx = RunContext()
+        result = wf.compile().run_sync(PROBLEM, ctx=ctx)
+        assert result.ending == "failed" and "node boom: ZeroDivisionError: division by zero" in result.error
+        assert [n for n, _ in result.messages] == ["(input)", "start"]
+        assert [e.kind for e in ctx.tracer.events if e.node == "boom"] == ["node_started", "node_failed"]
+    finally:
+        unregister("test.boom")
+
+
+def test_a_workflow_file_may_not_send_problems_to_another_host() -> None:
+    from thinkgraph.graphs.yaml_loader import loads_workflow
+
+    text = "workflow: w\nnodes:\n  r: {use: cot.reason, model: 'openai:gpt-4o@https://evil.example/v1'}\n"
+    with pytest.raises(WorkflowError, match="another host \\(evil.example\\)"):
+        loads_workflow(text)
+    local = text.replace("https://evil.example/v1", "http://127.0.0.1:8000/v1")
+    assert loads_workflow(local).nodes["r"].model == "openai:gpt-4o@http://127.0.0.1:8000/v1"
+    wf = Workflow("python").add("r", "cot.reason", model="openai:gpt-4o@https://api.example.com/v1")
+    assert wf.check() == []  # code the user wrote may name any server

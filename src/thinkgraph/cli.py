@@ -177,6 +177,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
     for i, p in enumerate(problem.premises, 1):
         print(f"  {i}. {p}", file=sys.stderr)
     print(f"Conclusion: {problem.conclusion}", file=sys.stderr)
+    _check_trace_path(args.trace)
     config = _config(args)
     model = load_model(args.model)
     ctx = RunContext()
@@ -199,7 +200,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
 
     answer = asyncio.run(run())
     if args.trace:
-        ctx.tracer.save(args.trace)
+        _save_trace(ctx, args.trace)
     if args.json:
         print(answer.model_dump_json())
     else:
@@ -256,9 +257,31 @@ def _read_input(text: str) -> Any:
     return data
 
 
+def _check_trace_path(path: str | None) -> None:
+    """Refuse a --trace path that cannot be written before any model call is made."""
+    if not path:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise UsageError(f"--trace {path}: is a directory; give a file path")
+    if not target.parent.is_dir():
+        raise UsageError(f"--trace {path}: the folder {target.parent} does not exist")
+
+
+def _save_trace(ctx: Any, path: str | None) -> None:
+    if not path:
+        return
+    try:
+        ctx.tracer.save(path)
+    except OSError as exc:  # the result is already printed; do not lose it over the trace
+        print(f"warning: could not write the trace to {path}: {exc.strerror or exc}", file=sys.stderr)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from thinkgraph.graphs.library import resolve
     from thinkgraph.runtime import RunContext
+
+    _check_trace_path(args.trace)
 
     if (args.checkpoint is None) != (args.thread is None):
         raise UsageError("--checkpoint and --thread go together")
@@ -307,9 +330,8 @@ def cmd_run(args: argparse.Namespace) -> int:
                 await model.aclose()
 
     result = asyncio.run(go())
-    if args.trace:
-        ctx.tracer.save(args.trace)
     _print_result(args, result, ctx, time.perf_counter() - start)
+    _save_trace(ctx, args.trace)
     return {"answered": 0, "abstained": 3, "budget_exhausted": 3, "step_limit": 3, "failed": 5, "interrupted": 6}[
         result.ending
     ]
@@ -370,9 +392,11 @@ def cmd_workflow_show(args: argparse.Namespace) -> int:
 
 
 def cmd_nodes(args: argparse.Namespace) -> int:
-    from thinkgraph.graphs.node import registry
+    from thinkgraph.graphs.node import plugin_errors, registry
 
     specs = sorted(registry().values(), key=lambda s: s.name)
+    for problem in plugin_errors():
+        print(f"warning: a plugin failed to load: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps([s.describe() for s in specs], ensure_ascii=False))
         return 0

@@ -10,7 +10,9 @@ from thinkgraph.graphs.workflow import END, Workflow
 
 
 def _mid(name: str) -> str:
-    return "n_" + re.sub(r"[^A-Za-z0-9_]", "_", name)
+    """A Mermaid id: unique per node name (a-b and a_b differ)."""
+    safe = re.sub(r"[^A-Za-z0-9_]", "_", name)
+    return "n_" + safe if safe == name else f"n_{safe}_{sum(map(ord, name)) % 9973}"
 
 
 def _label(text: str) -> str:

@@ -352,9 +352,15 @@ def registry() -> dict[str, NodeSpec]:
 
 def get_node(name: str) -> NodeSpec | None:
     _load_builtins()
-    if name not in _REGISTRY:
-        _load_entry_points()
+    _load_entry_points()  # always (once): a plugin may replace a built-in
     return _REGISTRY.get(name)
+
+
+def plugin_errors() -> list[str]:
+    """Entry points of the ``thinkgraph.nodes`` group that failed to load (shown by ``thinkgraph nodes``
+    and with unknown node types)."""
+    _load_entry_points()
+    return list(_entry_point_errors)
 
 
 def unregister(name: str) -> None:
@@ -427,6 +433,7 @@ __all__ = [
     "Read",
     "get_node",
     "node",
+    "plugin_errors",
     "registry",
     "unregister",
 ]

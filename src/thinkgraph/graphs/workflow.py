@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import BaseModel, ValidationError
 
 from thinkgraph.graphs.errors import WorkflowError, WorkflowIssue
-from thinkgraph.graphs.node import NodeSpec, get_node, registry
+from thinkgraph.graphs.node import NodeSpec, get_node, plugin_errors, registry
 from thinkgraph.messages import MessageError, message_kinds, message_type
 from thinkgraph.runtime import Budget
 
@@ -273,6 +273,9 @@ class Workflow:
                 known = sorted(registry())
                 close = difflib.get_close_matches(use.use, known, n=3)
                 fix = f"did you mean {', '.join(close)}?" if close else "see `thinkgraph nodes` for the node types"
+                broken = plugin_errors()
+                if broken:
+                    fix += f"; plugins that failed to load: {'; '.join(broken)}"
                 issues.append(self._issue(f"unknown node type {use.use!r}", f"nodes.{name}.use", name, fix))
                 continue
             specs[name] = spec
@@ -301,6 +304,18 @@ class Workflow:
                     )
             if use.model is not None:
                 kind = use.model.split(":", 1)[0]
+                host = _remote_host(use.model)
+                if self.source and host is not None:
+                    issues.append(
+                        self._issue(
+                            f"the workflow file names a model on another host ({host}); a shared file must not "
+                            "send your problems and API keys elsewhere",
+                            f"nodes.{name}.model",
+                            name,
+                            f"name the model on the command line instead (--set {name}.model=SPEC), or use a "
+                            "loopback server (127.0.0.1 / localhost)",
+                        )
+                    )
                 if kind not in _MODEL_KINDS:
                     issues.append(
                         self._issue(
@@ -592,6 +607,19 @@ class Workflow:
                 if r.default:
                     out[r.source].append((r.default, "default"))
         return out
+
+
+def _remote_host(spec: str) -> str | None:
+    """The host of a model spec's server URL (``openai:M@URL``) when it is not this machine, else None."""
+    from urllib.parse import urlparse
+
+    if "@" not in spec:
+        return None
+    url = spec.split("@", 1)[1].split("#", 1)[0]
+    host = (urlparse(url).hostname or "").lower()
+    if host in ("localhost", "::1") or host.startswith("127."):
+        return None
+    return host or url
 
 
 def _budget_dict(b: Budget) -> dict[str, Any]:

@@ -45,9 +45,11 @@ async def approve(ctx: NodeContext, answer: Answer, params: ApproveParams) -> tu
         fields = {k: v for k, v in reply["edit"].items() if k in ("value", "status")}
         try:
             edited = Answer.model_validate({**answer.model_dump(mode="json"), **fields})
-        except ValidationError as exc:
-            reason = f"the edit was invalid and is ignored: {exc.errors()[0]['msg']}"
-            return answer, Review(approved=False, reason=reason)
+        except ValidationError as exc:  # an edit that cannot be applied is not an approval
+            reason = f"the person's edit is invalid ({exc.errors()[0]['msg']}), so the answer is withheld"
+            evidence = answer.evidence.model_copy(update={"reason": reason})
+            withheld = answer.model_copy(update={"value": None, "status": "abstained", "evidence": evidence})
+            return withheld, Review(approved=False, reason=reason)
         note = str(reply.get("reason", "edited by a person"))
         evidence = edited.evidence.model_copy(update={"reason": f"{edited.evidence.reason}; {note}".strip("; ")})
         return edited.model_copy(update={"evidence": evidence}), Review(approved=True, edited=True, reason=note)
