@@ -68,7 +68,7 @@ def test_every_example_workflow_passes_check(capsys: pytest.CaptureFixture[str])
     assert capsys.readouterr().out.count(": ok (workflow") == len(files)
 
 
-@pytest.mark.parametrize("name", ["linc", "cot", "auto"])
+@pytest.mark.parametrize("name", ["linc", "cot", "auto", "ensemble"])
 def test_example_yaml_run_by_the_cli_with_a_replay_gives_the_python_api_answer(
     name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -421,3 +421,45 @@ def test_a_workflow_file_may_not_send_problems_to_another_host() -> None:
     assert loads_workflow(local).nodes["r"].model == "openai:gpt-4o@http://127.0.0.1:8000/v1"
     wf = Workflow("python").add("r", "cot.reason", model="openai:gpt-4o@https://api.example.com/v1")
     assert wf.check() == []  # code the user wrote may name any server
+
+
+def test_ensemble_runs_branches_from_the_input_in_parallel_and_the_strongest_evidence_decides() -> None:
+    from thinkgraph.graphs.library import ensemble_workflow
+
+    def model(cot_says: str) -> ScriptedModel:
+        def answer(request: ChatRequest, i: int) -> str:
+            last = request.messages[-1].content
+            if "Sentence: " in last:
+                return EXAMPLE_FORMULAS[last.split("Sentence: ")[-1]]
+            return f"Reasoning.\nAnswer: {cot_says}"
+
+        return ScriptedModel(answer)
+
+    compiled = ensemble_workflow().compile()
+    agree = compiled.run_sync(PROBLEM, model=model("False"))
+    assert [n for n, _ in agree.messages][0] == "(input)" and {"vote", "cot_vote", "combine"} <= {
+        n for n, _ in agree.messages
+    }
+    assert isinstance(agree.output, Answer) and (agree.output.value, agree.output.status) == ("False", "verified")
+    assert agree.output.evidence.votes == {"False": 2}
+    disagree = compiled.run_sync(PROBLEM, model=model("True"))
+    assert disagree.output.value == "False" and "1 weaker branch answer(s) disagree" in disagree.output.evidence.reason  # type: ignore[union-attr]
+
+
+def test_combine_abstains_when_equally_strong_answers_disagree() -> None:
+    from thinkgraph.logic.records import Evidence
+    from thinkgraph.nodes.combine import combine_answers
+
+    cot_true = Answer(value="True", status="voted", evidence=Evidence(reason="chain-of-thought"))
+    cot_false = Answer(value="False", status="voted", evidence=Evidence(reason="chain-of-thought"))
+    none = Answer(value=None, status="abstained", evidence=Evidence(reason="split vote"))
+    assert combine_answers(PROBLEM, [cot_true, cot_false]).status == "abstained"
+    assert combine_answers(PROBLEM, [cot_true, none]).value == "True"
+    strict = combine_answers(PROBLEM, [cot_true, none], min_evidence="solver")
+    assert strict.status == "abstained" and "no branch gave an answer with enough evidence" in strict.evidence.reason
+
+
+def test_several_start_nodes_must_exist_and_all_reach() -> None:
+    wf = Workflow("two", start=["reason", "missing"]).add("reason", "cot.reason").add("vote", "cot.vote")
+    wf.edge("reason", "vote")
+    assert any("no node named 'missing'" in str(i) for i in wf.check())

@@ -331,8 +331,8 @@ class CompiledWorkflow:
             assert spec is not None  # checked by validate()
             self.specs[name] = spec
             g.add_node(name, _NodeRunner(workflow, name, spec))
-        start = workflow.start_node
-        g.add_edge(START, start)
+        for start in workflow.start_nodes:  # several start nodes run in parallel
+            g.add_edge(START, start)
         has_out: set[str] = set()
         for e in workflow.edges:
             target = LG_END if e.target == END else e.target

@@ -25,8 +25,7 @@ def to_mermaid(wf: Workflow) -> str:
     for name, use in wf.nodes.items():
         lines.append(f'  {_mid(name)}["{_label(name)}<br/><small>{_label(use.use)}</small>"]')
     lines.append('  stop(["end"])')
-    start = wf.start_node
-    if start is not None:
+    for start in wf.start_nodes:
         lines.append(f"  start --> {_mid(start)}")
     has_out = set()
     for source, targets in wf.successors().items():
@@ -85,10 +84,9 @@ def to_text(wf: Workflow) -> str:
 
 def _order(wf: Workflow) -> list[str]:
     """Nodes in breadth-first order from the start, then any unreachable ones."""
-    start = wf.start_node
     succ = wf.successors()
     seen: list[str] = []
-    queue = [start] if start else []
+    queue = list(wf.start_nodes)
     while queue:
         n = queue.pop(0)
         if n in seen or n not in wf.nodes:

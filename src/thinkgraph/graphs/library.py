@@ -56,7 +56,35 @@ def auto_workflow() -> Workflow:
     )
 
 
-BUILTIN: dict[str, Callable[[], Workflow]] = {"linc": linc_workflow, "cot": cot_workflow, "auto": auto_workflow}
+def ensemble_workflow() -> Workflow:
+    """LINC and chain of thought in parallel from the start, joined by ``answers.combine``."""
+    return (
+        Workflow(
+            "ensemble",
+            input="problem",
+            output="answer",
+            start=["translate", "reason"],
+            description="LINC and chain of thought in parallel; the strongest evidence decides",
+        )
+        .add("translate", "linc.translate")
+        .add("prove", "linc.prove")
+        .add("vote", "linc.vote")
+        .add("reason", "cot.reason")
+        .add("cot_vote", "cot.vote")
+        .add("combine", "answers.combine")
+        .edge("translate", "prove")
+        .edge("prove", "vote")
+        .edge("reason", "cot_vote")
+        .join(["vote", "cot_vote"], "combine")
+    )
+
+
+BUILTIN: dict[str, Callable[[], Workflow]] = {
+    "linc": linc_workflow,
+    "cot": cot_workflow,
+    "auto": auto_workflow,
+    "ensemble": ensemble_workflow,
+}
 
 _CACHE: dict[str, CompiledWorkflow] = {}
 _CACHE_MAX = 64
@@ -110,4 +138,13 @@ def resolve(
     return compile_cached(wf)
 
 
-__all__ = ["BUILTIN", "auto_workflow", "compile_cached", "cot_workflow", "get_workflow", "linc_workflow", "resolve"]
+__all__ = [
+    "BUILTIN",
+    "auto_workflow",
+    "compile_cached",
+    "cot_workflow",
+    "ensemble_workflow",
+    "get_workflow",
+    "linc_workflow",
+    "resolve",
+]

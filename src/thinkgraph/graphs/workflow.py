@@ -109,7 +109,7 @@ class Workflow:
         *,
         input: str = "problem",
         output: str | None = None,
-        start: str | None = None,
+        start: str | list[str] | None = None,
         max_steps: int | None = None,
         description: str = "",
         budget: Budget | None = None,
@@ -200,8 +200,18 @@ class Workflow:
         return wf
 
     @property
+    def start_nodes(self) -> list[str]:
+        """Where a run begins: ``start`` (one node, or several that run in parallel), else the first node."""
+        if isinstance(self.start, list):
+            return list(self.start)
+        if self.start:
+            return [self.start]
+        return [next(iter(self.nodes))] if self.nodes else []
+
+    @property
     def start_node(self) -> str | None:
-        return self.start or next(iter(self.nodes), None)
+        starts = self.start_nodes
+        return starts[0] if starts else None
 
     # ------------------------------------------------------------------ checking
 
@@ -229,24 +239,30 @@ class Workflow:
         if not self.nodes:
             issues.append(self._issue("the workflow has no nodes", "nodes", fix="add at least one node"))
             return issues
-        start = self.start_node
-        if self.start is not None and self.start not in self.nodes:
-            issues.append(self._unknown_node(self.start, "start"))
+        starts = self.start_nodes
+        unknown = [(i, s) for i, s in enumerate(starts) if s not in self.nodes]
+        if unknown:
+            for i, s in unknown:
+                issues.append(self._unknown_node(s, f"start.{i}" if isinstance(self.start, list) else "start"))
             return issues
-        assert start is not None
-        reach = _reachable(start, succ)
+        if not starts:
+            issues.append(self._issue("start names no node", "start", fix="name the node (or nodes) to begin with"))
+            return issues
+        reach: set[str] = set()
+        for s in starts:
+            reach |= _reachable(s, succ)
         for name in self.nodes:
             if name not in reach:
                 issues.append(
                     self._issue(
-                        f"node {name!r} is unreachable from the start node {start!r}",
+                        f"node {name!r} is unreachable from the start ({', '.join(starts)})",
                         f"nodes.{name}",
                         name,
                         "connect it with an edge or a route case, or remove it",
                     )
                 )
-        self._check_flow(issues, specs, succ, start)
-        cycle = _find_cycle(start, succ)
+        self._check_flow(issues, specs, succ, starts)
+        cycle = next((c for c in (_find_cycle(s, succ) for s in starts) if c), [])
         if cycle and self.max_steps is None:
             issues.append(
                 self._issue(
@@ -470,7 +486,7 @@ class Workflow:
             )
 
     def _check_flow(
-        self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec], succ: dict[str, set[str]], start: str
+        self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec], succ: dict[str, set[str]], starts: list[str]
     ) -> None:
         # along every plain edge some message type must pass
         for i, e in enumerate(self.edges):
@@ -495,7 +511,7 @@ class Workflow:
                         )
                     )
         # every required input must be the workflow's input or written on every path to the node
-        anywhere, always = self._availability(specs, succ, start)
+        anywhere, always = self._availability(specs, succ, starts)
         for name, spec in specs.items():
             for r in spec.reads:
                 if r.optional or r.kind in always.get(name, set()):
@@ -512,7 +528,7 @@ class Workflow:
                 issues.append(self._issue(message, f"nodes.{name}", name, fix))
 
     def _availability(
-        self, specs: dict[str, NodeSpec], succ: dict[str, set[str]], start: str
+        self, specs: dict[str, NodeSpec], succ: dict[str, set[str]], starts: list[str]
     ) -> tuple[dict[str, set[str]], dict[str, set[str]]]:
         """Message kinds that reach each node on *some* path and on *every* path (a data-flow fixpoint:
         plain edges and route cases are alternatives, a join's sources all arrive)."""
@@ -526,12 +542,12 @@ class Workflow:
                     groups[t].append((r.source,))
         writes = {n: set(specs[n].write_kinds) if n in specs else set() for n in self.nodes}
         universe = {self.input} | {k for w in writes.values() for k in w}
-        always = {n: ({self.input} if n == start else set(universe)) for n in self.nodes}
+        always = {n: ({self.input} if n in starts else set(universe)) for n in self.nodes}
         anywhere: dict[str, set[str]] = {n: {self.input} for n in self.nodes}
         for _ in range(len(self.nodes) + 2):  # monotone: converges in at most |nodes| rounds
             changed = False
             for n in self.nodes:
-                if n == start or not groups[n]:
+                if n in starts or not groups[n]:
                     continue
                 ins = [set().union(*(always[s] | writes[s] for s in g)) for g in groups[n]]
                 new = {self.input} | set.intersection(*ins)
@@ -688,8 +704,7 @@ def _find_cycle(start: str, succ: Mapping[str, Iterable[str]]) -> list[str]:
 
 def has_cycle(wf: Workflow) -> bool:
     succ = {n: {t for t, _ in ts if t != END} for n, ts in wf.successors().items()}
-    start = wf.start_node
-    return bool(start and _find_cycle(start, succ))
+    return any(_find_cycle(s, succ) for s in wf.start_nodes if s in wf.nodes)
 
 
 __all__ = ["END", "Edge", "NodeUse", "Route", "Workflow", "has_cycle", "norm_case"]

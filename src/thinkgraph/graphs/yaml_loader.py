@@ -10,7 +10,8 @@
       - {from: translate, to: prove}
       - {from: prove, to: vote}
 
-plus ``description``, ``output`` (the result's message type), ``start`` (default: the first node),
+plus ``description``, ``output`` (the result's message type), ``start`` (default: the first node; a
+list of nodes runs them in parallel),
 ``routes`` (``{from: X, on: FIELD, cases: {VALUE: NODE}, default: NODE}``), ``max_steps`` (required
 when the graph has a loop), ``budget`` (``{calls, tokens, seconds}``, also per node), and joins
 (``{from: [a, b], to: c}``: ``c`` waits for both).
@@ -320,9 +321,20 @@ def _build(data: Any, col: _Collector) -> Workflow | None:
         col.add(f"expected a name, got {_describe(name)}", "workflow")
         name = "?"
     kw: dict[str, Any] = {}
-    for key in ("input", "output", "start", "description"):
+    for key in ("input", "output", "description"):
         if key in data and _expect(data[key], str, key, col, "a string"):
             kw[key] = data[key]
+    if "start" in data:
+        start = data["start"]
+        if isinstance(start, list) and start:
+            names = [_name(s, f"start.{i}", col, target=False) for i, s in enumerate(start)]
+            if all(n is not None for n in names):
+                kw["start"] = [n for n in names if n is not None]
+        elif isinstance(start, str):
+            if _name(start, "start", col, target=False) is not None:
+                kw["start"] = start
+        else:
+            col.add(f"expected a node name or a list of them, got {_describe(start)}", "start")
     if "max_steps" in data:
         ms = data["max_steps"]
         if _expect(ms, int, "max_steps", col, "an integer ≥ 1") and ms < 1:

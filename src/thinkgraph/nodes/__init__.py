@@ -10,9 +10,10 @@ cot.reason         problem                               rationales
 cot.vote           problem, rationales                   answer
 route.classify     problem                               route
 human.approve      answer                                answer, review
+answers.combine    problem, answer[] (parallel branches)  answer
 =================  ====================================  =========================
 """
 
-from thinkgraph.nodes import cot, human, linc, route
+from thinkgraph.nodes import combine, cot, human, linc, route
 
-__all__ = ["cot", "human", "linc", "route"]
+__all__ = ["combine", "cot", "human", "linc", "route"]
