@@ -509,6 +509,7 @@ def _model_args(p: argparse.ArgumentParser) -> None:
         "-w",
         default="linc",
         help="linc (translate to FOL, prove, vote; default), cot (chain of thought), auto (route by problem kind), "
+        "ensemble (LINC and CoT in parallel), "
         "or a YAML workflow file",
     )
     p.add_argument(
@@ -588,7 +589,7 @@ def build_parser() -> argparse.ArgumentParser:
     ask.set_defaults(func=cmd_ask)
 
     run = add("run", "run a workflow (a registered name or a YAML file) on one input")
-    run.add_argument("workflow", help="linc, cot, auto, or a path to a YAML workflow")
+    run.add_argument("workflow", help="linc, cot, auto, ensemble, or a path to a YAML workflow")
     run.add_argument("--input", "-i", help="the input message: a JSON file, or JSON text such as '{\"premises\": …}'")
     run.add_argument("--model", "-m", help="default model spec for nodes that need one (default: local)")
     run.add_argument(
@@ -614,7 +615,7 @@ def build_parser() -> argparse.ArgumentParser:
     wcheck.add_argument("--json", action="store_true", help="one JSON object per error (or per valid file)")
     wcheck.set_defaults(func=cmd_workflow_check)
     wshow = wf_sub.add_parser("show", help="draw a workflow as Mermaid text and in the terminal")
-    wshow.add_argument("workflow", help="linc, cot, auto, or a path to a YAML workflow")
+    wshow.add_argument("workflow", help="linc, cot, auto, ensemble, or a path to a YAML workflow")
     wshow.add_argument("--format", choices=["both", "mermaid", "text"], default="both")
     wshow.set_defaults(func=cmd_workflow_show)
 
