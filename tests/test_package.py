@@ -38,3 +38,18 @@ def test_readme_commands_name_real_extras_and_cli() -> None:
     parser = build_parser()
     parser.parse_args(["ask", "--example"])
     parser.parse_args(["fol", "check", "x.jsonl", "--json"])
+
+
+def test_workflow_overhead_benchmark_runs_and_prints_its_figures() -> None:
+    import json
+
+    out = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / "workflow_overhead.py"), "--runs", "20"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    figures = json.loads(out.strip().splitlines()[-1])
+    assert {"overhead_ratio", "solve_overhead_ratio", "linc_overhead_ratio"} <= set(figures)
+    assert all(figures[k] > 0 for k in ("overhead_ratio", "solve_overhead_ratio", "linc_overhead_ratio"))
