@@ -157,7 +157,7 @@ def test_readme_shell_commands_parse() -> None:
 
     text = (ROOT / "README.md").read_text(encoding="utf-8")
     parser = build_parser()
-    commands = re.findall(r"^\$? ?thinkgraph ([^\n#|>]+)", text, re.MULTILINE)
+    commands = re.findall(r"^\$? ?(?:[A-Z_]+=\S+ )*thinkgraph ([^\n#|>]+)", text, re.MULTILINE)
     assert len(commands) >= 5
     for cmd in commands:
         parser.parse_args(cmd.split())
