@@ -415,7 +415,7 @@ def test_a_workflow_file_may_not_send_problems_to_another_host() -> None:
     from thinkgraph.graphs.yaml_loader import loads_workflow
 
     text = "workflow: w\nnodes:\n  r: {use: cot.reason, model: 'openai:gpt-4o@https://evil.example/v1'}\n"
-    with pytest.raises(WorkflowError, match="another host \\(evil.example\\)"):
+    with pytest.raises(WorkflowError, match=r"another host \(evil\.example\)"):
         loads_workflow(text)
     local = text.replace("https://evil.example/v1", "http://127.0.0.1:8000/v1")
     assert loads_workflow(local).nodes["r"].model == "openai:gpt-4o@http://127.0.0.1:8000/v1"
@@ -437,9 +437,8 @@ def test_ensemble_runs_branches_from_the_input_in_parallel_and_the_strongest_evi
 
     compiled = ensemble_workflow().compile()
     agree = compiled.run_sync(PROBLEM, model=model("False"))
-    assert [n for n, _ in agree.messages][0] == "(input)" and {"vote", "cot_vote", "combine"} <= {
-        n for n, _ in agree.messages
-    }
+    nodes = [n for n, _ in agree.messages]
+    assert nodes[0] == "(input)" and {"vote", "cot_vote", "combine"} <= set(nodes)
     assert isinstance(agree.output, Answer) and (agree.output.value, agree.output.status) == ("False", "verified")
     assert agree.output.evidence.votes == {"False": 2}
     disagree = compiled.run_sync(PROBLEM, model=model("True"))

@@ -203,7 +203,8 @@ def test_every_error_of_a_file_is_reported_together(tmp_path: Path) -> None:
 
 def test_every_error_is_reported_even_with_a_structural_one(tmp_path: Path) -> None:
     text = HEAD.replace("input:", "descripton: x\ninput:") + (
-        "nodes:\n  r: {use: cot.reason}\n  v: {use: cot.vot}\nedges:\n  - {from: r, to: v}\n  - {from: r, to: nowhere}\n"
+        "nodes:\n  r: {use: cot.reason}\n  v: {use: cot.vot}\n"
+        "edges:\n  - {from: r, to: v}\n  - {from: r, to: nowhere}\n"
     )
     with pytest.raises(WorkflowError) as exc:
         loads_workflow(text, "two.yaml")
@@ -238,8 +239,8 @@ def test_yaml_1_1_booleans_do_not_eat_keys_and_case_values_compare_as_text() -> 
 
 def test_route_cases_are_checked_against_the_values_the_field_takes() -> None:
     base = (
-        HEAD
-        + "nodes:\n  c: {use: route.classify}\n  r: {use: cot.reason}\n  v: {use: cot.vote}\nedges:\n  - {from: r, to: v}\n"
+        HEAD + "nodes:\n  c: {use: route.classify}\n  r: {use: cot.reason}\n  v: {use: cot.vote}\n"
+        "edges:\n  - {from: r, to: v}\n"
     )
     with pytest.raises(WorkflowError) as exc:
         loads_workflow(base + "routes:\n  - {from: c, on: category, cases: {deductiv: r}}\n")
