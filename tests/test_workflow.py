@@ -462,3 +462,9 @@ def test_several_start_nodes_must_exist_and_all_reach() -> None:
     wf = Workflow("two", start=["reason", "missing"]).add("reason", "cot.reason").add("vote", "cot.vote")
     wf.edge("reason", "vote")
     assert any("no node named 'missing'" in str(i) for i in wf.check())
+
+
+def test_reserved_node_names_are_refused_in_python_too() -> None:
+    wf = Workflow("w", start="__start__").add("__start__", "cot.reason").add("END", "cot.vote")
+    text = "\n".join(str(i) for i in wf.check())
+    assert "node name '__start__' is not allowed" in text and "node name 'END' is not allowed" in text

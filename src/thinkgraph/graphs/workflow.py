@@ -21,6 +21,7 @@ each with the node, the field path and the fix.  :meth:`Workflow.compile` compil
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
     from thinkgraph.graphs.compiled import CompiledWorkflow
 
 END = "END"
+_NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
 _MODEL_KINDS = ("local", "openai", "litellm", "replay")
 
 
@@ -284,6 +286,16 @@ class Workflow:
     def _check_nodes(self, issues: list[WorkflowIssue]) -> dict[str, NodeSpec]:
         specs: dict[str, NodeSpec] = {}
         for name, use in self.nodes.items():
+            if name == END or name.startswith("__") or not _NODE_NAME.fullmatch(name):
+                issues.append(
+                    self._issue(
+                        f"node name {name!r} is not allowed",
+                        f"nodes.{name}",
+                        name,
+                        "a name is a letter or _ then letters, digits, _ or - (at most 64), not END and not "
+                        "starting with __",
+                    )
+                )
             spec = get_node(use.use)
             if spec is None:
                 known = sorted(registry())
