@@ -156,6 +156,7 @@ def test_a_person_approves_or_rejects_through_an_interrupt(tmp_path: Path) -> No
     approved = compiled.run_sync(None, model=model, checkpoint=db, thread="a", resume={"approve": True})
     assert approved.ending == "answered" and isinstance(approved.output, Answer)
     assert approved.output.value == "False" and len(model.requests) == calls  # no model call repeated
+    assert approved.output.evidence.reason.endswith("approved by a person")
 
     compiled.run_sync(problem, model=model, checkpoint=db, thread="b")
     rejected = compiled.run_sync(
@@ -175,7 +176,9 @@ def test_cli_resume_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     args = ["run", str(ROOT / "examples" / "linc-reviewed.yaml"), "--model", f"replay:{rec_path}"]
     cp = ["--checkpoint", str(tmp_path / "cp.db"), "--thread", "x"]
     assert main([*args, "--input", str(tmp_path / "p.json"), *cp, "-q"]) == 6
-    assert "waiting for a person" in capsys.readouterr().out
+    waiting = capsys.readouterr().out
+    assert "waiting for a person: Is this answer right?" in waiting and "False [verified]" in waiting
+    assert '--resume \'{"approve": false, "reason": "why"}\'' in waiting
     assert main([*args, *cp, "--resume", '{"approve": true}', "--json", "-q"]) == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert out["ending"] == "answered" and out["output"]["value"] == "False"

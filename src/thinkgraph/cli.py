@@ -348,9 +348,15 @@ def _print_result(args: argparse.Namespace, result: Any, ctx: Any, wall: float) 
         render = getattr(out, "render", None)
         print(render() if callable(render) else out.model_dump_json(indent=2))
     if result.ending == "interrupted":
-        print(f"waiting for a person: {json.dumps(result.interrupt, ensure_ascii=False)[:400]}")
-        hint = f"--checkpoint {args.checkpoint} --thread {args.thread}"
-        print(f"resume with: thinkgraph run {args.workflow} {hint} --resume '{{\"approve\": true}}'")
+        ask = result.interrupt or {}
+        print(f"waiting for a person: {ask.get('question', '')}")
+        shown = ask.get("render") or json.dumps({k: v for k, v in ask.items() if k != "question"}, ensure_ascii=False)
+        print("  " + str(shown).replace("\n", "\n  "))
+        again = f"thinkgraph run {args.workflow} --checkpoint {args.checkpoint} --thread {args.thread} --resume"
+        print("reply with one of:")
+        print(f"  {again} '{{\"approve\": true}}'")
+        print(f'  {again} \'{{"approve": false, "reason": "why"}}\'')
+        print(f'  {again} \'{{"edit": {{"value": "False"}}, "reason": "why"}}\'')
     elif result.ending not in ("answered", "abstained"):
         print(f"ended: {result.ending}: {result.error}")
     print(_usage_line(ctx.ledger, wall))

@@ -76,7 +76,8 @@ def vote(
     if agreement < threshold:
         reason = f"only {n} of {total} samples agree on {label} (threshold {threshold:.0%})"
         return abstain(problem, reason, evidence)
-    answer = Answer(problem_id=problem.id, value=label, status="verified" if n == total else "voted", evidence=evidence)
+    status: AnswerStatus = "verified" if n == total and total >= 2 else "voted"
+    answer = Answer(problem_id=problem.id, value=label, status=status, evidence=evidence)
     return _cross_check(problem, answer, winner, second) if second is not None else answer
 
 
@@ -130,7 +131,9 @@ def vote_consensus(
             return answer(None, "abstained", f"the consensus proves {label}, but {rivals} sample(s) prove the opposite")
         used = [*_premises_used(consensus), len(shares) - 1]
         weakest = min((shares[i] for i in used), default=1.0)
-        status: AnswerStatus = "verified" if weakest == 1.0 else "voted"
+        # verified: every sample translated the sentences the proof uses identically — and there were
+        # at least two samples to agree (one sample agreeing with itself is no evidence of stability)
+        status: AnswerStatus = "verified" if weakest == 1.0 and len(samples) >= 2 else "voted"
         return answer(
             label, status, f"per-sentence consensus; weakest agreement among the sentences used {weakest:.0%}"
         )
@@ -150,7 +153,10 @@ def vote_consensus(
             f"the consensus is Uncertain, but {len(provers)} sample formalization(s) prove {best.label} "
             "from the same conclusion; a missing proof is weaker evidence than a found one"
         )
-        return answer(best.label, "voted", reason, verdict=best.verdict, formalization=best.formalization)
+        support = counts[str(best.label)] / len(samples) if samples else 0.0
+        return answer(
+            best.label, "voted", reason, verdict=best.verdict, formalization=best.formalization, agreement=support
+        )
     share = counts["Uncertain"] / len(samples) if samples else 1.0
     if check_faithfulness:
         for item in (*consensus.formalization.premises, consensus.formalization.conclusion):

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypedDict
 
+from pydantic import ValidationError
+
 from thinkgraph.graphs.errors import NodeRunError, RunSetupError, RunUsageError, StepLimitReached
 from thinkgraph.graphs.node import NodeContext, NodeSpec, get_node
 from thinkgraph.graphs.workflow import END, Workflow, has_cycle, norm_case
@@ -381,6 +383,13 @@ class CompiledWorkflow:
             raise RunUsageError(f"workflow {self.name} takes a {self.workflow.input} message, not {payload['kind']}")
         try:
             return load_message(payload)
+        except ValidationError as exc:
+            problems = "; ".join(
+                f"{'.'.join(str(x) for x in e['loc']) or '(the object)'}: {e['msg']}"
+                for e in exc.errors()
+                if e["loc"] != ("kind",)
+            )
+            raise RunUsageError(f"invalid {self.workflow.input} input: {problems}") from exc
         except (MessageError, ValueError) as exc:
             raise RunUsageError(f"invalid {self.workflow.input} input: {exc}") from exc
 

