@@ -7,7 +7,7 @@ compiled once.  Runs alternate between the two so machine noise falls on both; m
 Also: a LINC run (translate → prove → vote, scripted translations, real Z3) against the same steps
 in bare LangGraph.
 
-    python benchmarks/workflow_overhead.py [--runs 300]
+    python benchmarks/workflow_overhead.py [--runs 1000]
 
 Last line: JSON with ``overhead_ratio`` (two nodes; target ≤ 1.25), ``solve_overhead_ratio``
 (``solve(problem, model, workflow="cot")``, the entry point existing callers use) and ``linc_overhead_ratio``.
@@ -186,7 +186,7 @@ async def main(runs: int) -> dict[str, Any]:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--runs", type=int, default=300)
+    parser.add_argument("--runs", type=int, default=1000)
     args = parser.parse_args()
     figures = asyncio.run(main(args.runs))
     print(f"two nodes: thinkgraph {figures['workflow_ms']} ms vs bare LangGraph {figures['bare_langgraph_ms']} ms")

@@ -127,7 +127,7 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
     "unknown_input_type": (LINC.replace("input: problem", "input: question"), "unknown input message type", 2),
     "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 10),
     "deep_nesting": (HEAD + "nodes: " + "[" * 500 + "]" * 500 + "\n", "nests deeper than", 3),
-    "huge_integer": (LINC + "max_steps: " + "9" * 5000 + "\n", "invalid value", 10),
+    "huge_integer": (LINC + "max_steps: " + "9" * 5000 + "\n", "a number too large", 10),
     "reserved_start": (
         LINC.replace("  vote: {use: linc.vote}", "  __start__: {use: linc.vote}"),
         "expected a node name",
@@ -270,3 +270,17 @@ def test_workflows_round_trip_through_yaml() -> None:
         wf = load_workflow(path)
         again = loads_workflow(dump_workflow(wf))
         assert again.to_dict() == wf.to_dict(), path
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ("{samples: true}", "expected a whole number, got bool True"),
+        ("{samples: '3'}", "expected a whole number, got str '3'"),
+        ("{temperature: yes}", "expected a number, got bool True"),
+        ("{use_grammar: 1}", "expected true or false, got int 1"),
+    ],
+)
+def test_lax_coercions_of_parameters_are_refused(params: str, message: str) -> None:
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        loads_workflow(LINC.replace("{use: linc.translate}", "{use: linc.translate, with: " + params + "}"))

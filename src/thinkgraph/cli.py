@@ -173,10 +173,11 @@ def cmd_ask(args: argparse.Namespace) -> int:
             )
             return 2
         problem = Problem(id="cli", premises=tuple(premises), conclusion=args.conclusion)
-    print("Premises:", file=sys.stderr)
-    for i, p in enumerate(problem.premises, 1):
-        print(f"  {i}. {p}", file=sys.stderr)
-    print(f"Conclusion: {problem.conclusion}", file=sys.stderr)
+    if not args.quiet:
+        print("Premises:", file=sys.stderr)
+        for i, p in enumerate(problem.premises, 1):
+            print(f"  {i}. {p}", file=sys.stderr)
+        print(f"Conclusion: {problem.conclusion}", file=sys.stderr)
     _check_trace_path(args.trace)
     config = _config(args)
     model = load_model(args.model)

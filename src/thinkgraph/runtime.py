@@ -55,15 +55,24 @@ class Tracer:
     def __init__(self, run_id: str | None = None) -> None:
         self.run_id = run_id or new_id(12)
         self.events: list[TraceEvent] = []
-        self._subs: list[Callable[[TraceEvent], None]] = []
+        # subscribers and live streams are immutable tuples, replaced under the lock: emit reads them as they are
+        self._subs: tuple[Callable[[TraceEvent], None], ...] = ()
         self._lock = threading.Lock()
         self._closed = False
-        self._queues: list[tuple[asyncio.AbstractEventLoop, asyncio.Queue[TraceEvent | None]]] = []
+        self._queues: tuple[tuple[asyncio.AbstractEventLoop, asyncio.Queue[TraceEvent | None]], ...] = ()
 
     def subscribe(self, fn: Callable[[TraceEvent], None]) -> Callable[[], None]:
         with self._lock:
-            self._subs.append(fn)
-        return lambda: self._subs.remove(fn)
+            self._subs = (*self._subs, fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                subs = list(self._subs)
+                if fn in subs:
+                    subs.remove(fn)
+                self._subs = tuple(subs)
+
+        return unsubscribe
 
     def emit(self, event: TraceEvent) -> TraceEvent:
         if not event.run_id:  # fill in the run and node of a fresh event (cheaper than a copy)
@@ -72,8 +81,8 @@ class Tracer:
             object.__setattr__(event, "node", current_node.get())
         with self._lock:
             self.events.append(event)
-            subs = list(self._subs)
-            queues = list(self._queues)
+            subs = self._subs
+            queues = self._queues
         for fn in subs:
             fn(event)
         for loop, queue in queues:
@@ -91,19 +100,19 @@ class Tracer:
             if self._closed:
                 queue.put_nowait(None)
             else:
-                self._queues.append(sink)
+                self._queues = (*self._queues, sink)
         try:
             while (item := await queue.get()) is not None:
                 yield item
         finally:
-            with self._lock, contextlib.suppress(ValueError):
-                self._queues.remove(sink)
+            with self._lock:
+                self._queues = tuple(q for q in self._queues if q is not sink)
 
     def close(self) -> None:
         """End the live stream; later events are still recorded."""
         with self._lock:
             self._closed = True
-            queues, self._queues = self._queues, []
+            queues, self._queues = self._queues, ()
         for loop, queue in queues:
             loop.call_soon_threadsafe(queue.put_nowait, None)
 

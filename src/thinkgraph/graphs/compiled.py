@@ -294,12 +294,18 @@ def _decode(cls: type[Message], data: dict[str, Any], ctx: RunContext) -> Messag
     return cls.model_validate(data)
 
 
+_HAS_SUMMARY: dict[type, bool] = {}
+
+
 def _summary(m: Message) -> str:
     """One line for the trace: the message's ``summary()`` if it has one, else its kind."""
-    fn = getattr(m, "summary", None)
-    if fn is not None:
+    cls = type(m)
+    has = _HAS_SUMMARY.get(cls)
+    if has is None:  # looked up once per class (a missing attribute on a pydantic model is slow to miss)
+        has = _HAS_SUMMARY[cls] = callable(getattr(cls, "summary", None))
+    if has:
         try:
-            return str(fn())
+            return str(m.summary())  # type: ignore[attr-defined]
         except Exception:  # a user's summary() must not fail the node
             return m.kind
     return m.kind
@@ -394,6 +400,8 @@ class CompiledWorkflow:
             raise RunUsageError(f"invalid {self.workflow.input} input: {exc}") from exc
 
     def _models(self, model: Any, models: Mapping[str, Any] | None) -> dict[str, Any]:
+        if not self.node_models and not models and not isinstance(model, str):
+            return {} if model is None else {"default": model}  # the common case, without the spec machinery
         from thinkgraph.llm import load_model
 
         out: dict[str, Any] = {}

@@ -82,6 +82,13 @@ async def run_problem(
 ) -> RunResult:
     """Run ``workflow`` on ``problem`` and return the typed :class:`RunResult`."""
     compiled = resolve(workflow, config_overrides(workflow, config))
+    if compiled.output_kind != "answer":
+        from thinkgraph.graphs.errors import RunUsageError
+
+        raise RunUsageError(
+            f"solve() answers logic problems, but workflow {compiled.name} outputs "
+            f"{compiled.output_kind or 'no single message type'}: run it with CompiledWorkflow.run instead"
+        )
     return await compiled.run(
         problem, model=model, prover=prover, second_prover=second_prover, ctx=ctx, on_event=on_event, **run_kw
     )

@@ -307,54 +307,68 @@ class Workflow:
                 issues.append(self._issue(f"unknown node type {use.use!r}", f"nodes.{name}.use", name, fix))
                 continue
             specs[name] = spec
-            if (
-                spec.params.model_config.get("extra") != "allow"
-            ):  # unknown keys are errors, even if the model ignores them
-                for key in use.params:
-                    if key not in spec.params.model_fields:
-                        issues.append(
-                            self._issue("unknown parameter", f"nodes.{name}.with.{key}", name, _param_fix(spec, key))
-                        )
-            try:
-                spec.params.model_validate(use.params)
-            except ValidationError as exc:
-                for err in exc.errors():
-                    if err.get("type") == "extra_forbidden":
-                        continue  # reported above
-                    loc = ".".join(str(x) for x in err["loc"])
-                    issues.append(
-                        self._issue(
-                            _pydantic_message(err),
-                            f"nodes.{name}.with.{loc}" if loc else f"nodes.{name}.with",
-                            name,
-                            _param_fix(spec, str(err["loc"][0]) if err["loc"] else ""),
-                        )
-                    )
+            self._check_params(issues, name, use, spec)
             if use.model is not None:
-                kind = use.model.split(":", 1)[0]
-                host = _remote_host(use.model)
-                if self.source and host is not None:
-                    issues.append(
-                        self._issue(
-                            f"the workflow file names a model on another host ({host}); a shared file must not "
-                            "send your problems and API keys elsewhere",
-                            f"nodes.{name}.model",
-                            name,
-                            f"name the model on the command line instead (--set {name}.model=SPEC), or use a "
-                            "loopback server (127.0.0.1 / localhost)",
-                        )
-                    )
-                if kind not in _MODEL_KINDS:
-                    issues.append(
-                        self._issue(
-                            f"unknown model spec {use.model!r}",
-                            f"nodes.{name}.model",
-                            name,
-                            "use local, local:small, local:/path.gguf, openai:MODEL[@URL], litellm:PROVIDER/MODEL "
-                            "or replay:FILE",
-                        )
-                    )
+                self._check_model(issues, name, use.model)
         return specs
+
+    def _check_params(self, issues: list[WorkflowIssue], name: str, use: NodeUse, spec: NodeSpec) -> None:
+        fields = spec.params.model_fields
+        for key, value in use.params.items():
+            if key not in fields and spec.params.model_config.get("extra") != "allow":
+                # unknown keys are errors, even where the model would ignore them
+                issues.append(self._issue("unknown parameter", f"nodes.{name}.with.{key}", name, _param_fix(spec, key)))
+                continue
+            expected = _scalar_mismatch(fields.get(key), value)
+            if expected:
+                issues.append(
+                    self._issue(
+                        f"expected {expected}, got {type(value).__name__} {value!r}",
+                        f"nodes.{name}.with.{key}",
+                        name,
+                        _param_fix(spec, key),
+                    )
+                )
+        try:
+            spec.params.model_validate(use.params)
+        except ValidationError as exc:
+            for err in exc.errors():
+                first = str(err["loc"][0]) if err["loc"] else ""
+                if err.get("type") == "extra_forbidden" or _scalar_mismatch(fields.get(first), use.params.get(first)):
+                    continue  # reported above
+                loc = ".".join(str(x) for x in err["loc"])
+                issues.append(
+                    self._issue(
+                        _pydantic_message(err),
+                        f"nodes.{name}.with.{loc}" if loc else f"nodes.{name}.with",
+                        name,
+                        _param_fix(spec, first),
+                    )
+                )
+
+    def _check_model(self, issues: list[WorkflowIssue], name: str, model: str) -> None:
+        host = _remote_host(model)
+        if self.source and host is not None:
+            issues.append(
+                self._issue(
+                    f"the workflow file names a model on another host ({host}); a shared file must not "
+                    "send your problems and API keys elsewhere",
+                    f"nodes.{name}.model",
+                    name,
+                    f"name the model on the command line instead (--set {name}.model=SPEC), or use a "
+                    "loopback server (127.0.0.1 / localhost)",
+                )
+            )
+        if model.split(":", 1)[0] not in _MODEL_KINDS:
+            issues.append(
+                self._issue(
+                    f"unknown model spec {model!r}",
+                    f"nodes.{name}.model",
+                    name,
+                    "use local, local:small, local:/path.gguf, openai:MODEL[@URL], litellm:PROVIDER/MODEL "
+                    "or replay:FILE",
+                )
+            )
 
     def _check_input_output(self, issues: list[WorkflowIssue], specs: dict[str, NodeSpec]) -> None:
         try:
@@ -666,6 +680,19 @@ def _budget_dict(b: Budget) -> dict[str, Any]:
         for k, v in {"calls": b.max_calls, "tokens": b.max_tokens, "seconds": b.max_seconds}.items()
         if v is not None
     }
+
+
+def _scalar_mismatch(field: Any, value: Any) -> str:
+    """What a number or boolean parameter expects when ``value`` is only coerced into it by pydantic's lax
+    mode (``true`` for an int, ``"3"`` for a float, ``1`` for a bool); '' when it is fine."""
+    if field is None:
+        return ""
+    ann = field.annotation
+    if ann is bool and not isinstance(value, bool):
+        return "true or false"
+    if ann in (int, float) and (isinstance(value, bool) or isinstance(value, str)):
+        return "a whole number" if ann is int else "a number"
+    return ""
 
 
 def _pydantic_message(err: Any) -> str:

@@ -137,7 +137,9 @@ def _to_data(node: Any, path: str, col: _Collector, budget: _Budget, depth: int 
     try:
         return loader.construct_object(node, deep=True)
     except (yaml.YAMLError, ValueError, OverflowError) as exc:  # e.g. an integer of 5,000 digits
-        col.add(f"invalid value: {str(exc)[:200]}", path, _mark(node), "use a plain number or a string")
+        too_big = "digits" in str(exc) or isinstance(exc, OverflowError)
+        message = "a number too large to read" if too_big else f"invalid value: {str(exc)[:200]}"
+        col.add(message, path, _mark(node), "use a plain number or a string")
         return None
     finally:
         loader.dispose()
