@@ -254,3 +254,11 @@ def test_an_unexpected_error_is_one_line_not_a_traceback(
     assert cli.main(["nodes"]) == 1
     err = capsys.readouterr().err
     assert err.startswith("error: internal error: KeyError") and "THINKGRAPH_DEBUG" in err
+
+
+def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["ask", "--example", "-k", "0"], ["bogus"], ["workflow"], ["run"]):
+        with pytest.raises(SystemExit) as exc:
+            main(argv)
+        err = capsys.readouterr().err.strip()
+        assert exc.value.code == 2 and err.startswith("error: ") and "\n" not in err, err

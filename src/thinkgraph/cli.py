@@ -21,7 +21,7 @@ import threading
 import time
 from importlib import resources
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NoReturn, TextIO
 
 from thinkgraph.messages import (
     Answer,
@@ -566,17 +566,24 @@ def _model_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line (and where to read more), not the whole usage block."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
     from thinkgraph import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="thinkgraph",
         description="LLM reasoning with checked answers.",
         epilog=EXIT_CODES,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"thinkgraph {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     def add(name: str, help: str) -> argparse.ArgumentParser:
         return sub.add_parser(
@@ -616,7 +623,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.set_defaults(func=cmd_run)
 
     wf = add("workflow", "check or draw workflows")
-    wf_sub = wf.add_subparsers(dest="workflow_command", required=True)
+    wf_sub = wf.add_subparsers(dest="workflow_command", required=True, parser_class=_Parser)
     wcheck = wf_sub.add_parser("check", help="check YAML workflow files: exit 0 when valid, 2 with located errors")
     wcheck.add_argument("files", nargs="+", help="YAML workflow files")
     wcheck.add_argument("--json", action="store_true", help="one JSON object per error (or per valid file)")
@@ -631,7 +638,7 @@ def build_parser() -> argparse.ArgumentParser:
     nodes.set_defaults(func=cmd_nodes)
 
     fol = add("fol", "first-order logic tools")
-    fol_sub = fol.add_subparsers(dest="fol_command", required=True)
+    fol_sub = fol.add_subparsers(dest="fol_command", required=True, parser_class=_Parser)
     check = fol_sub.add_parser("check", help="prove FOLIO-format records from their gold formulas (no model)")
     check.add_argument("file", help="a FOLIO-format JSONL file")
     check.add_argument(
