@@ -262,3 +262,12 @@ def test_usage_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
             main(argv)
         err = capsys.readouterr().err.strip()
         assert exc.value.code == 2 and err.startswith("error: ") and "\n" not in err, err
+
+
+def test_run_budget_flags_end_the_run_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    rec = _recording(tmp_path)
+    problem = (ROOT / "src/thinkgraph/data/example_problem.json").read_text()
+    code = main(["run", "linc", "--input", problem, "--model", f"replay:{rec}", "--max-calls", "3", "--json", "-q"])
+    result = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert code == 3 and result["ending"] == "budget_exhausted" and "model calls limit 3" in result["error"]
+    assert result["usage"]["total"]["calls"] == 3

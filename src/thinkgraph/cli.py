@@ -311,7 +311,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         from thinkgraph.llm import load_model
 
         model = load_model(args.model or "local")
-    ctx = RunContext()
+    from thinkgraph.runtime import Budget, Ledger
+
+    budget = Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_seconds=args.max_seconds)
+    ctx = RunContext(ledger=Ledger(budget=budget)) if not budget.is_empty() else RunContext()
     on_event = None if args.quiet else (lambda e: _compact(e, sys.stderr))
     start = time.perf_counter()
 
@@ -611,6 +614,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="append",
         metavar="NODE.PARAM=VALUE",
         help="override a node parameter, e.g. --set translate.samples=5 (repeatable; NODE.model=SPEC sets its model)",
+    )
+    run.add_argument("--max-calls", type=_int_at_least(0), help="budget: model calls for the whole run")
+    run.add_argument("--max-tokens", type=_int_at_least(0), help="budget: prompt + completion tokens for the run")
+    run.add_argument(
+        "--max-seconds", type=_float_in(0.0, 1e9, open_low=True), help="budget: seconds of wall time for the run"
     )
     run.add_argument("--checkpoint", metavar="DB", help="SQLite file: save state after every node (resumable)")
     run.add_argument("--thread", metavar="ID", help="the run's thread in the checkpoint (same ID again resumes it)")
