@@ -160,6 +160,8 @@ class UsageLine:
     completion_tokens: int = 0
     seconds: float = 0.0
     cost: float | None = None
+    retries: int = 0  # attempts after a retryable error
+    failed: int = 0  # calls that ended in an error after their retries
 
 
 @dataclass(frozen=True)
@@ -227,6 +229,14 @@ class Ledger:
             if cost is not None:
                 line.cost = (line.cost or 0.0) + cost
 
+    def record_retry(self, node: str) -> None:
+        with self._lock:
+            self.by_node.setdefault(node or "(none)", UsageLine()).retries += 1
+
+    def record_failure(self, node: str) -> None:
+        with self._lock:
+            self.by_node.setdefault(node or "(none)", UsageLine()).failed += 1
+
     def total(self) -> UsageLine:
         out = UsageLine()
         with self._lock:
@@ -236,6 +246,8 @@ class Ledger:
                 out.prompt_tokens += line.prompt_tokens
                 out.completion_tokens += line.completion_tokens
                 out.seconds += line.seconds
+                out.retries += line.retries
+                out.failed += line.failed
                 if line.cost is not None:
                     out.cost = (out.cost or 0.0) + line.cost
         return out

@@ -1,121 +1,291 @@
-"""Run a workflow over benchmark problems and score it.
+"""Run a workflow over a benchmark and keep every result: concurrent, resumable, scored.
 
-Scores: accuracy over all problems (an abstention counts as wrong), abstentions, accuracy on answered
-problems (precision), and tokens and seconds per problem.  Per-problem results stream to a JSONL file
-as they finish, so an interrupted run loses nothing.
+    thinkgraph eval proofwriter dev.json --workflow linc --model local --out runs/linc.db --concurrency 2
+
+Problems run concurrently (bounded) with a progress bar of accuracy and abstentions so far.  Each result
+is written to the run file (:mod:`thinkgraph.evals.store`) in its own transaction as the problem
+finishes; running the same command again with the same ``--out`` skips the finished problems and runs
+the rest.  A different workflow, model or dataset against an existing run is refused.  Ctrl-C stops
+cleanly; SIGKILL loses at most the problems in flight.  A problem whose model keeps failing gets a row
+(status ``failed``) rather than ending the evaluation.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import math
+import tempfile
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from thinkgraph.agents.linc import LincConfig
-from thinkgraph.messages import Answer, Problem
+from thinkgraph.evals.items import EvalItem, LoadReport
+from thinkgraph.evals.store import Row, RunStore
+from thinkgraph.graphs.compiled import CompiledWorkflow, RunResult
+from thinkgraph.logic.records import Answer
+from thinkgraph.messages import Message
 
 
-def load_problems(dataset: str, path: str | Path, limit: int | None, offset: int = 0) -> list[Problem]:
-    from thinkgraph.evals.datasets import load_folio, load_logiclm
-
-    if dataset == "folio":
-        problems = [r.problem() for r in load_folio(path)]
-    else:
-        problems = load_logiclm(path)
-    return problems[offset : None if limit is None else offset + limit]
+class EvalSetupError(ValueError):
+    """An evaluation cannot start (the workflow does not take this dataset's input, …); says the fix."""
 
 
-def score(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    n = len(rows)
-    answered = [r for r in rows if r["status"] != "abstained"]
-    correct = sum(r["correct"] for r in rows)
+# ----------------------------------------------------------------------------- scoring
+
+
+def _norm(value: Any, answer_type: str) -> Any:
+    if value is None:
+        return None
+    if answer_type == "number":
+        try:
+            return float(str(value).replace(",", "").strip())
+        except ValueError:
+            return None
+    if answer_type == "choice":
+        text = str(value).strip()
+        return text[:1].upper() if text else None
+    if answer_type in ("yesno", "label"):
+        text = str(value).strip().lower()
+        return {"unknown": "uncertain"}.get(text, text)
+    return value
+
+
+def _same(predicted: Any, gold: Any, answer_type: str) -> bool | None:
+    if gold is None or answer_type in ("program", "proof"):
+        return None  # scored by a checker (examples passed, a checked proof), not by comparison
+    p, g = _norm(predicted, answer_type), _norm(gold, answer_type)
+    if p is None:
+        return False
+    if answer_type == "number":
+        return isinstance(p, float) and isinstance(g, float) and math.isclose(p, g, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(p == g)
+
+
+def score(item: EvalItem, result: RunResult) -> dict[str, Any]:
+    """The row fields a run's output gives: value, status, correct, confidence and sample counts."""
+    out = result.output
+    fields: dict[str, Any] = {"value": None, "correct": False, "confidence": None}
+    if result.ending in ("failed", "interrupted") and out is None:
+        fields.update(status="failed")
+        return fields
+    if result.ending in ("budget_exhausted", "step_limit") and out is None:
+        fields.update(status="abstained")
+        return fields
+    if isinstance(out, Answer):
+        fields["status"] = out.status
+        fields["value"] = out.value
+        if out.status == "abstained" or out.value is None:
+            fields.update(correct=False if item.gold is not None else None)
+            return fields
+        fields["correct"] = _same(out.value, item.gold, item.answer_type)
+        ev = out.evidence
+        fields["confidence"] = 1.0 if out.status == "verified" else float(ev.agreement)
+        if ev.samples:
+            fields["samples_total"] = ev.samples
+            fields["samples_correct"] = sum(v for k, v in ev.votes.items() if _same(k, item.gold, item.answer_type))
+        return fields
+    value = _value_of(out)
+    fields["status"] = (
+        "abstained" if out is not None and out.abstained() else ("answered" if value is not None else "failed")
+    )
+    fields["value"] = value
+    fields["correct"] = (
+        _same(value, item.gold, item.answer_type)
+        if fields["status"] == "answered"
+        else (None if item.gold is None else False)
+    )
+    return fields
+
+
+def _value_of(message: Message | None) -> Any:
+    """A prediction from any output message: its ``value``, ``answer`` or ``final`` field."""
+    if message is None:
+        return None
+    for name in ("value", "answer", "final", "category"):
+        if name in type(message).model_fields:
+            return getattr(message, name)
+    return message.model_dump(mode="json")
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def dataset_hash(path: str | Path) -> str:
+    """sha256 of a file, or of a directory's files (relative names and contents, in order)."""
+    p = Path(path)
+    digest = hashlib.sha256()
+    files = sorted(f for f in p.rglob("*") if f.is_file()) if p.is_dir() else [p]
+    for f in files:
+        if p.is_dir():
+            digest.update(str(f.relative_to(p)).encode() + b"\0")
+        with open(f, "rb") as fh:
+            while block := fh.read(1 << 20):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def manifest_for(compiled: CompiledWorkflow, model_spec: str, report: LoadReport, **extra: Any) -> dict[str, Any]:
+    from thinkgraph import __version__
+
+    spec = compiled.workflow.to_dict()
+    text = json.dumps(spec, sort_keys=True, default=str)
     return {
-        "problems": n,
-        "correct": correct,
-        "accuracy": round(correct / n, 4) if n else 0.0,
-        "abstained": n - len(answered),
-        "answered_accuracy": round(sum(r["correct"] for r in answered) / len(answered), 4) if answered else None,
-        "tokens_per_problem": round(sum(r["prompt_tokens"] + r["completion_tokens"] for r in rows) / n, 1) if n else 0,
-        "completion_tokens_per_problem": round(sum(r["completion_tokens"] for r in rows) / n, 1) if n else 0,
-        "seconds_per_problem": round(sum(r["seconds"] for r in rows) / n, 2) if n else 0,
+        "workflow": compiled.name,
+        "workflow_hash": hashlib.sha256(text.encode()).hexdigest()[:16],
+        "workflow_spec": spec,
+        "model": model_spec,
+        "dataset": report.dataset,
+        "dataset_path": str(Path(report.path).resolve()),
+        "dataset_sha256": dataset_hash(report.path),
+        "version": __version__,
+        "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        **extra,
     }
 
 
-async def evaluate(
-    problems: list[Problem],
+async def run_items(
+    items: Sequence[EvalItem],
+    compiled: CompiledWorkflow,
     model: Any,
-    workflow: str,
-    config: LincConfig,
-    out: str | Path | None = None,
+    store: RunStore,
+    *,
+    concurrency: int = 1,
     progress: bool = True,
-) -> dict[str, Any]:
-    from thinkgraph.graphs.linc import solve
+    on_row: Callable[[Row], None] | None = None,
+) -> list[Row]:
+    """Run every item not yet in ``store`` (at most ``concurrency`` at once) and store each row as it
+    finishes.  Returns the rows written by this call."""
+    from thinkgraph.graphs.errors import RunUsageError
+    from thinkgraph.llm.base import ModelUnavailable
     from thinkgraph.runtime import RunContext
 
-    rows: list[dict[str, Any]] = []
+    done = store.finished_ids()
+    todo = [(i, item) for i, item in enumerate(items) if item.id not in done]
+    sem = asyncio.Semaphore(max(1, concurrency))
+    written: list[Row] = []
     bar = None
+    earlier = store.rows()
+    stats = {
+        "n": len(earlier),
+        "correct": sum(1 for r in earlier if r.correct),
+        "abstained": sum(1 for r in earlier if r.status == "abstained"),
+    }
     if progress:
         from tqdm import tqdm
 
-        bar = tqdm(total=len(problems), desc=f"{workflow}", unit="problem")
-    fh = open(out, "w", encoding="utf-8") if out else None
-    try:
-        for problem in problems:
+        bar = tqdm(total=len(items), initial=len(items) - len(todo), desc=compiled.name, unit="problem")
+
+    async def one(idx: int, item: EvalItem) -> None:
+        async with sem:
             ctx = RunContext()
             start = time.perf_counter()
-            answer: Answer = await solve(problem, model, workflow=workflow, config=config, ctx=ctx)  # type: ignore[arg-type]
+            error = ""
+            try:
+                result = await compiled.run(item.input, model=model, ctx=ctx)
+                fields = score(item, result)
+                error = result.error
+                ending = result.ending
+                output = result.output.model_dump(mode="json") if result.output is not None else None
+            except ModelUnavailable:
+                raise  # a set-up failure: the whole evaluation stops
+            except RunUsageError as exc:  # this record's input does not fit the workflow
+                fields, ending, output, error = (
+                    {"status": "failed", "value": None, "correct": False},
+                    "failed",
+                    None,
+                    str(exc),
+                )
             total = ctx.ledger.total()
-            row = {
-                "id": problem.id,
-                "gold": problem.gold,
-                "value": answer.value,
-                "status": answer.status,
-                "correct": answer.value is not None and answer.value == problem.gold,
-                "votes": answer.evidence.votes,
-                "reason": answer.evidence.reason,
-                "seconds": round(time.perf_counter() - start, 2),
-                "prompt_tokens": total.prompt_tokens,
-                "completion_tokens": total.completion_tokens,
-                "calls": total.calls,
-                "answer": answer.model_dump(mode="json"),
-            }
-            rows.append(row)
-            if fh:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                fh.flush()
+            row = Row(
+                item_id=item.id,
+                idx=idx,
+                line=item.line,
+                answer_type=item.answer_type,
+                gold=item.gold,
+                ending=ending,
+                output=output,
+                error=error,
+                calls=total.calls,
+                retries=total.retries,
+                failed_calls=total.failed,
+                prompt_tokens=total.prompt_tokens,
+                completion_tokens=total.completion_tokens,
+                seconds=time.perf_counter() - start,
+                cost=total.cost,
+                **fields,
+            )
+            store.add(row)  # committed before the next problem is counted: SIGKILL loses only those in flight
+            written.append(row)
+            stats["n"] += 1
+            stats["correct"] += 1 if row.correct else 0
+            stats["abstained"] += 1 if row.status == "abstained" else 0
+            if on_row is not None:
+                on_row(row)
             if bar is not None:
-                s = score(rows)
-                bar.set_postfix(acc=s["accuracy"], abst=s["abstained"])
+                bar.set_postfix(acc=round(stats["correct"] / stats["n"], 3), abst=stats["abstained"])
                 bar.update(1)
+
+    tasks = [asyncio.create_task(one(i, item)) for i, item in todo]
+    try:
+        await asyncio.gather(*tasks)
     finally:
-        if fh:
-            fh.close()
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
         if bar is not None:
             bar.close()
-    return {"workflow": workflow, "model": getattr(model, "name", "?"), **score(rows)}
+    return written
 
 
-def run_eval(
-    dataset: str,
-    path: str | Path,
+def check_fits(compiled: CompiledWorkflow, report: LoadReport) -> None:
+    """Refuse a workflow whose input message type is not what the dataset's items are."""
+    kinds = {item.input_kind for item in report.items}
+    if kinds and kinds != {compiled.workflow.input}:
+        raise EvalSetupError(
+            f"workflow {compiled.name} takes {compiled.workflow.input} messages, but {report.dataset} gives "
+            f"{', '.join(sorted(kinds))} messages; choose a workflow whose input is {', '.join(sorted(kinds))}"
+        )
+
+
+def evaluate(
+    report: LoadReport,
+    compiled: CompiledWorkflow,
+    model: Any,
     model_spec: str,
-    workflow: str,
-    limit: int | None,
-    config: LincConfig,
-    out: str | Path | None = None,
+    out: str | Path | None,
+    *,
+    limit: int | None = None,
     offset: int = 0,
+    concurrency: int = 1,
+    progress: bool = True,
+    say: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    from thinkgraph.llm import load_model
+    """Run (or resume) an evaluation and return its summary (see :func:`thinkgraph.evals.metrics.summarize`)."""
+    check_fits(compiled, report)
+    items = list(report.items)[offset : None if limit is None else offset + limit]
+    manifest = manifest_for(compiled, model_spec, report, offset=offset, limit=limit)
+    temp = None
+    if out is None:
+        temp = tempfile.TemporaryDirectory(prefix="thinkgraph-eval-")
+        out = Path(temp.name) / "run.db"
+    store, already = RunStore.start(out, manifest)
+    try:
+        if already:
+            say(f"resuming {out}: {already} problem(s) already finished, {len(items) - already} to run")
+        if report.malformed:
+            say(
+                f"{len(report.malformed)} malformed record(s) skipped, e.g. line {report.malformed[0].line}: "
+                f"{report.malformed[0].message}"
+            )
+        asyncio.run(run_items(items, compiled, model, store, concurrency=concurrency, progress=progress))
+        return store.summary()
+    finally:
+        store.close()
+        if temp is not None:
+            temp.cleanup()
 
-    problems = load_problems(dataset, path, limit, offset)
-    model = load_model(model_spec)
 
-    async def go() -> dict[str, Any]:
-        try:
-            return await evaluate(problems, model, workflow, config, out)
-        finally:
-            await model.aclose()
-
-    return asyncio.run(go())
+__all__ = ["EvalSetupError", "check_fits", "dataset_hash", "evaluate", "manifest_for", "run_items", "score"]

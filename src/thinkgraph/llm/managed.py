@@ -110,8 +110,9 @@ class ManagedModel:
                 except RetryableModelError as first:
                     if self.max_attempts <= 1:
                         raise
-                    response = await self._retry(request, first)
+                    response = await self._retry(request, first, ctx)
         except ModelError as exc:
+            ctx.ledger.record_failure(current_node.get())
             tracer.emit(
                 ModelResponse(call_id=call_id, model=self.name, seconds=time.perf_counter() - start, error=repr(exc))
             )
@@ -127,9 +128,10 @@ class ManagedModel:
         )
         return response
 
-    async def _retry(self, request: ChatRequest, first: RetryableModelError) -> ChatResponse:
+    async def _retry(self, request: ChatRequest, first: RetryableModelError, ctx: RunContext) -> ChatResponse:
         """Attempts 2..max_attempts with tenacity, waiting Retry-After or an exponential backoff."""
         await asyncio.sleep(self._wait.delay(first, 1))
+        node = current_node.get()
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(RetryableModelError),
             stop=stop_after_attempt(self.max_attempts - 1),
@@ -137,6 +139,7 @@ class ManagedModel:
             reraise=True,
         ):
             with attempt:
+                ctx.ledger.record_retry(node)
                 return await self.inner.chat(request)
         raise AssertionError("unreachable")  # pragma: no cover
 
