@@ -137,7 +137,6 @@ def test_a_flaky_server_still_gives_every_problem_a_row_and_the_retries_are_coun
         model = ManagedModel(inner, max_concurrency=8, backoff_initial=0.01, backoff_max=0.05, max_attempts=6)
         out = tmp_path / "run.db"
         summary = evaluate(report, resolve("cot"), model, "stub", out, concurrency=4, progress=False)
-        asyncio.run(model.aclose())
     rows = RunStore.open(out).rows()
     assert len(rows) == 30 and len({r.item_id for r in rows}) == 30
     assert summary["retries"] > 0 and summary["retries"] == sum(r.retries for r in rows)

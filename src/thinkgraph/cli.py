@@ -463,19 +463,68 @@ def cmd_fol_check(args: argparse.Namespace) -> int:
 
 
 def cmd_eval(args: argparse.Namespace) -> int:
-    from thinkgraph.evals.runner import run_eval
+    from thinkgraph.evals.holdout import split
+    from thinkgraph.evals.items import LoadReport
+    from thinkgraph.evals.loaders import load_dataset
+    from thinkgraph.evals.runner import evaluate
+    from thinkgraph.graphs.library import resolve
+    from thinkgraph.graphs.linc import config_overrides
+    from thinkgraph.llm import load_model
+    from thinkgraph.llm.managed import ManagedModel
 
-    summary = run_eval(
-        dataset=args.dataset,
-        path=args.file,
-        model_spec=args.model,
-        workflow=args.workflow,
-        limit=args.limit,
-        config=_config(args),
-        out=args.out,
-        offset=args.offset,
-    )
-    print(json.dumps(summary))
+    report = load_dataset(args.dataset, args.file)  # an unknown name is a DatasetError naming the choices
+    if args.split != "all":
+        kept = split(report.items, args.split, args.holdout_fraction)
+        report = LoadReport(dataset=report.dataset, path=report.path, items=tuple(kept), malformed=report.malformed)
+    overrides = {**config_overrides(args.workflow, _config(args)), **_overrides(args.set or [])}
+    compiled = resolve(args.workflow, overrides)
+    # the model's concurrency limit follows --concurrency (one wrapper shared by every problem)
+    model = ManagedModel(load_model(args.model), max_concurrency=max(8, args.concurrency))
+    say = (lambda text: print(text, file=sys.stderr)) if not args.json else (lambda text: None)
+    try:
+        summary = evaluate(
+            report,
+            compiled,
+            model,
+            args.model,
+            args.out,
+            limit=args.limit,
+            offset=args.offset,
+            concurrency=args.concurrency,
+            progress=not args.quiet,
+            say=say,
+        )
+    except KeyboardInterrupt:
+        where = f"; the finished problems are in {args.out}: run the same command to resume" if args.out else ""
+        print(f"interrupted{where}", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(summary, ensure_ascii=False))
+    else:
+        from thinkgraph.evals.report import render_table
+
+        print(render_table([summary]))
+        if args.out:
+            print(f"saved in {args.out}: `thinkgraph report {args.out} --html report.html` for the plots")
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from thinkgraph.evals import report
+
+    if args.rows:
+        for line in report.rows_jsonl(args.runs):
+            print(line)
+        return 0
+    summaries = report.summaries(args.runs)
+    if args.html:
+        report.write_html(args.runs, args.html)
+        print(f"wrote {args.html}", file=sys.stderr)
+    if args.json:
+        for s in summaries:
+            print(json.dumps(s, ensure_ascii=False))
+    elif not args.html:
+        print(report.render_table(summaries))
     return 0
 
 
@@ -661,14 +710,36 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--no-prover9", action="store_true", help="skip the Prover9 agreement check")
     check.set_defaults(func=cmd_fol_check)
 
-    ev = add("eval", "run a workflow over a benchmark file and score it")
-    ev.add_argument("dataset", choices=["proofwriter", "prontoqa", "folio"], help="the file's format")
-    ev.add_argument("file", help="the benchmark file (Logic-LM JSON or FOLIO JSONL)")
-    ev.add_argument("--limit", type=_int_at_least(1), default=20, help="problems to run (default 20)")
+    ev = add("eval", "run a workflow over a benchmark file; results stored as they finish, resumable")
+    ev.add_argument(
+        "dataset",
+        help="the file's format: folio, proofwriter, prontoqa, logicaldeduction, ar-lsat, gsm8k, procbench, "
+        "counterbench, corr2cause, arc1d, sygus, minif2f",
+    )
+    ev.add_argument("file", help="the benchmark file (or folder, for arc1d, sygus and minif2f)")
+    ev.add_argument("--out", "-o", help="the run file (SQLite); the same command again resumes it")
+    ev.add_argument("--limit", type=_int_at_least(1), help="run at most this many problems (default: all)")
     ev.add_argument("--offset", type=_int_at_least(0), default=0, help="skip this many problems first")
-    ev.add_argument("--out", help="write per-problem results (JSON lines) here")
+    ev.add_argument("--concurrency", "-j", type=_int_at_least(1), default=1, help="problems at once (default 1)")
+    ev.add_argument(
+        "--split",
+        choices=["all", "tune", "holdout"],
+        default="all",
+        help="tune on 'tune', report on 'holdout' (a stable hash of each id decides; default: all)",
+    )
+    ev.add_argument("--holdout-fraction", type=_float_in(0.0, 1.0), default=0.3, help="holdout share (default 0.3)")
+    ev.add_argument("--set", action="append", metavar="NODE.PARAM=VALUE", help="override a node parameter")
+    ev.add_argument("--json", action="store_true", help="print the summary as one JSON line")
+    ev.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
     _model_args(ev)
     ev.set_defaults(func=cmd_eval)
+
+    rep = add("report", "compare evaluation runs: a table, JSON, per-problem rows, or an HTML file with plots")
+    rep.add_argument("runs", nargs="+", help="run files written by thinkgraph eval --out")
+    rep.add_argument("--html", metavar="FILE", help="write one self-contained HTML file with the plots")
+    rep.add_argument("--json", action="store_true", help="print each run's summary as a JSON line")
+    rep.add_argument("--rows", action="store_true", help="print one JSON line per problem of each run")
+    rep.set_defaults(func=cmd_report)
     return parser
 
 
@@ -718,11 +789,16 @@ def _one_line(exc: BaseException) -> str:
 def _error_code(exc: BaseException) -> int | None:
     from pydantic import ValidationError
 
+    from thinkgraph.evals.datasets import DatasetError
+    from thinkgraph.evals.runner import EvalSetupError
+    from thinkgraph.evals.store import RunStoreError
     from thinkgraph.graphs.errors import RunSetupError, RunUsageError, WorkflowError
     from thinkgraph.llm.base import ModelUnavailable
     from thinkgraph.provers.base import ProverUnavailable
 
     if isinstance(exc, UsageError | RunUsageError | WorkflowError | ValidationError):
+        return 2
+    if isinstance(exc, DatasetError | EvalSetupError | RunStoreError):
         return 2
     if isinstance(exc, FileNotFoundError | IsADirectoryError):
         return 2

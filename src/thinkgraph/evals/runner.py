@@ -262,8 +262,10 @@ def evaluate(
     concurrency: int = 1,
     progress: bool = True,
     say: Callable[[str], None] = print,
+    close_model: bool = True,
 ) -> dict[str, Any]:
-    """Run (or resume) an evaluation and return its summary (see :func:`thinkgraph.evals.metrics.summarize`)."""
+    """Run (or resume) an evaluation and return its summary (see :func:`thinkgraph.evals.metrics.summarize`).
+    The model is closed at the end (``close_model=False`` to keep it)."""
     check_fits(compiled, report)
     items = list(report.items)[offset : None if limit is None else offset + limit]
     manifest = manifest_for(compiled, model_spec, report, offset=offset, limit=limit)
@@ -280,7 +282,16 @@ def evaluate(
                 f"{len(report.malformed)} malformed record(s) skipped, e.g. line {report.malformed[0].line}: "
                 f"{report.malformed[0].message}"
             )
-        asyncio.run(run_items(items, compiled, model, store, concurrency=concurrency, progress=progress))
+
+        async def go() -> None:
+            try:
+                await run_items(items, compiled, model, store, concurrency=concurrency, progress=progress)
+            finally:
+                close = getattr(model, "aclose", None)
+                if close_model and close is not None:
+                    await close()  # in the loop that used it (HTTP clients belong to their loop)
+
+        asyncio.run(go())
         return store.summary()
     finally:
         store.close()

@@ -292,6 +292,8 @@ class OpenAIModel:
         loop = asyncio.get_running_loop()
         client = self._clients.get(loop)
         if client is None:
+            for gone in [lp for lp in self._clients if lp.is_closed()]:
+                del self._clients[gone]  # a finished asyncio.run: its client cannot be used again
             try:
                 import openai
             except ImportError as exc:  # pragma: no cover - openai is a core dependency
@@ -324,9 +326,12 @@ class OpenAIModel:
         return out
 
     async def aclose(self) -> None:
+        """Close the client of the running loop; clients of loops that are gone went down with them."""
+        loop = asyncio.get_running_loop()
         clients, self._clients = self._clients, {}
-        for client in clients.values():
-            await client.close()
+        for owner, client in clients.items():
+            if owner is loop:
+                await client.close()
 
 
 _LITELLM_PARAM_CAPS = {"stop": "stop", "seed": "seed", "response_format": "json_schema", "logprobs": "logprobs"}
