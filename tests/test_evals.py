@@ -235,3 +235,78 @@ def test_run_items_writes_each_row_before_the_next_starts(tmp_path: Path) -> Non
         )
     assert seen == [1, 2, 3] and store.count() == 3
     store.close()
+
+
+# ----------------------------------------------------------------------------- across processes
+
+
+def _logiclm_file(path: Path, n: int) -> Path:
+    records = [
+        {
+            "id": f"q{i}",
+            "context": f"Fact {i} holds. Rule {i} applies.",
+            "question": "Based on the above information, is the following statement true, false, or unknown? "
+            f"Claim {i}.",
+            "options": ["A) True", "B) False", "C) Unknown"],
+            "answer": "ABC"[i % 3],
+        }
+        for i in range(n)
+    ]
+    path.write_text(json.dumps(records), encoding="utf-8")
+    return path
+
+
+def test_sigkill_halfway_then_the_same_command_gives_exactly_the_uninterrupted_rows(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import threading
+    import time
+
+    data = _logiclm_file(tmp_path / "dev.json", 12)
+    released = threading.Event()
+    served = {"n": 0}
+
+    def handle(body: dict[str, Any]) -> Any:
+        text = body["messages"][-1]["content"]
+        served["n"] += 1
+        if served["n"] > 5 and not released.is_set():
+            released.wait(30)  # hold the run halfway until the test has killed it
+        claim = int(text.split("Claim ")[-1].split(".")[0])  # answers depend only on the question
+        return 200, {}, completion([f"Reasoning.\nAnswer: {LABELS[claim % 3] if claim % 2 else 'True'}"])
+
+    def command(out: Path, url: str) -> list[str]:
+        return [sys.executable, "-m", "thinkgraph.cli", "eval", "proofwriter", str(data), "--workflow", "cot",
+                "--model", f"openai:stub@{url}", "--out", str(out), "--json", "-q", "-j", "2"]  # fmt: skip
+
+    env = {**os.environ, "OPENAI_API_KEY": "test"}
+    with OpenAIStub(handle) as stub:
+        killed = tmp_path / "killed.db"
+        proc = subprocess.Popen(command(killed, stub.base_url), env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            for _ in range(600):
+                if served["n"] > 5:
+                    break
+                time.sleep(0.05)
+            time.sleep(0.3)  # the first rows are committed; two requests are held in flight
+            proc.send_signal(signal.SIGKILL)
+            proc.communicate(timeout=30)
+        finally:
+            released.set()
+            if proc.poll() is None:
+                proc.kill()
+                proc.communicate(timeout=30)
+        halfway = RunStore.open(killed).count()
+        assert 0 < halfway < 12
+        again = subprocess.run(command(killed, stub.base_url), env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        clean = tmp_path / "clean.db"
+        whole = subprocess.run(command(clean, stub.base_url), env=env, capture_output=True, text=True, timeout=120)
+        assert whole.returncode == 0, whole.stderr
+
+    def fields(path: Path) -> list[tuple[Any, ...]]:
+        return [(r.item_id, r.gold, r.value, r.status, r.correct) for r in RunStore.open(path).rows()]
+
+    assert len(fields(killed)) == 12 and fields(killed) == fields(clean)  # none lost, none repeated
+    assert json.loads(again.stdout.strip().splitlines()[-1])["problems"] == 12
