@@ -310,3 +310,35 @@ def test_sigkill_halfway_then_the_same_command_gives_exactly_the_uninterrupted_r
 
     assert len(fields(killed)) == 12 and fields(killed) == fields(clean)  # none lost, none repeated
     assert json.loads(again.stdout.strip().splitlines()[-1])["problems"] == 12
+
+
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    data = _logiclm_file(tmp_path / "dev.json", 8)
+    gate = {"n": 0}
+
+    def handle(body: dict[str, Any]) -> Any:
+        gate["n"] += 1
+        if gate["n"] > 3:
+            time.sleep(2)  # slow enough to be interrupted
+        return 200, {}, completion(["Answer: True"])
+
+    with OpenAIStub(handle) as stub:
+        out = tmp_path / "run.db"
+        cmd = [sys.executable, "-m", "thinkgraph.cli", "eval", "proofwriter", str(data), "--workflow", "cot",
+               "--model", f"openai:stub@{stub.base_url}", "--out", str(out), "-q"]  # fmt: skip
+        env = {**os.environ, "OPENAI_API_KEY": "test"}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        for _ in range(400):
+            if gate["n"] > 3:
+                break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err
+    assert 0 < RunStore.open(out).count() < 8  # the finished problems are kept
