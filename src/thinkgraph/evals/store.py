@@ -118,18 +118,25 @@ class RunStore:
             raise RunStoreError(f"{path}: no such run file")
         if create:
             path.parent.mkdir(parents=True, exist_ok=True)
+        if path.exists() and path.stat().st_size:
+            with open(path, "rb") as fh:
+                if fh.read(16) != b"SQLite format 3\x00":  # never let SQLite touch a file that is not a database
+                    raise RunStoreError(f"{path}: not a thinkgraph run file (not an SQLite database)")
         try:
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
-            conn.execute("PRAGMA journal_mode = WAL")
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if tables and not {"manifest", "rows"} <= tables:
+                conn.close()
+                raise RunStoreError(f"{path}: not a thinkgraph run file (no manifest/rows tables)")
+            if not tables and not create:
+                conn.close()
+                raise RunStoreError(f"{path}: not a thinkgraph run file (empty)")
+            conn.execute("PRAGMA journal_mode = WAL")  # only on our own files
             conn.execute("PRAGMA synchronous = NORMAL")
             if create:
                 conn.executescript(SCHEMA)
-            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         except sqlite3.Error as exc:
             raise RunStoreError(f"{path}: not a thinkgraph run file ({exc})") from exc
-        if not {"manifest", "rows"} <= tables:
-            conn.close()
-            raise RunStoreError(f"{path}: not a thinkgraph run file (no manifest/rows tables)")
         return cls(path, conn)
 
     @classmethod
