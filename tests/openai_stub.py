@@ -204,6 +204,8 @@ class OpenAIStub:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
+        # a client killed mid-request (the SIGKILL tests) breaks the pipe: not worth a traceback on stderr
+        self.server.handle_error = lambda request, client_address: None  # type: ignore[method-assign]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def queue(self, *replies: Reply) -> None:

@@ -154,14 +154,16 @@ def test_openai_backend_against_loopback_server_retries_429_and_500() -> None:
         ctx = RunContext()
         m = ManagedModel(model, ctx, backoff_initial=0.01)
         start = time.perf_counter()
-        resp = run(m.chat(req("hello", n=2, seed=5, grammar='root ::= "a"', max_tokens=9)))
+        first = run(m.chat(req("hello", n=1, seed=5, max_tokens=9)))  # 429, then 500, then an answer
         assert time.perf_counter() - start >= 0.1  # honoured Retry-After
+        assert first.texts == ["answer-5"] and len(stub.bodies) == 3
+        resp = run(m.chat(req("hello", n=2, seed=5, grammar='root ::= "a"', max_tokens=9)))
         assert sorted(resp.texts) == ["answer-5", "answer-6"]  # n drawn as parallel requests, seeds offset
         assert resp.usage.prompt_tokens == 14
         last = stub.bodies[-1]
         assert last["model"] == "stub-model" and last["max_tokens"] == 9 and last["grammar"] == 'root ::= "a"'
         assert last["messages"] == [{"role": "user", "content": "hello"}]
-        assert ctx.ledger.total().calls == 1
+        assert ctx.ledger.total().calls == 2 and ctx.ledger.total().retries == 2
 
 
 def test_openai_backend_maps_4xx_to_non_retryable() -> None:

@@ -124,7 +124,7 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
         4,
     ),
     "unknown_start": (LINC + "start: begin\n", "no node named 'begin'", 10),
-    "unknown_input_type": (LINC.replace("input: problem", "input: question"), "unknown input message type", 2),
+    "unknown_input_type": (LINC.replace("input: problem", "input: riddle"), "unknown input message type", 2),
     "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 10),
     "deep_nesting": (HEAD + "nodes: " + "[" * 500 + "]" * 500 + "\n", "nests deeper than", 3),
     "huge_integer": (LINC + "max_steps: " + "9" * 5000 + "\n", "a number too large", 10),
