@@ -342,3 +342,78 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
         _, err = proc.communicate(timeout=60)
     assert proc.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err
     assert 0 < RunStore.open(out).count() < 8  # the finished problems are kept
+
+
+def test_slices_extend_one_run_and_the_summary_covers_the_slice_asked_for(tmp_path: Path) -> None:
+    report = items(9, tmp_path)
+    out = tmp_path / "run.db"
+    cot = resolve("cot")
+    quiet: dict[str, Any] = {"progress": False, "say": lambda s: None}
+    assert evaluate(report, cot, ScriptedModel(oracle), "s", out, offset=0, limit=3, **quiet)["problems"] == 3
+    second = evaluate(report, cot, ScriptedModel(oracle), "s", out, offset=3, limit=3, **quiet)
+    assert second["problems"] == 3 and second["offset"] == 3
+    assert [r.item_id for r in RunStore.open(out).rows()] == [f"p{i}" for i in range(6)]  # absolute order
+    messages: list[str] = []
+    model = ScriptedModel(oracle)
+    whole = evaluate(report, cot, model, "s", out, progress=False, say=messages.append)
+    assert whole["problems"] == 9 and len(model.requests) == 3
+    assert any("6 problem(s) already finished, 3 to run" in m for m in messages)
+    with pytest.raises(EvalSetupError, match="nothing to run"):
+        evaluate(report, cot, ScriptedModel(oracle), "s", out, offset=50, **quiet)
+
+
+def test_failed_problems_are_retried_on_resume_and_duplicate_ids_refused(tmp_path: Path) -> None:
+    from thinkgraph.llm.base import ServerError
+
+    report = items(4, tmp_path)
+    out = tmp_path / "run.db"
+    cot = resolve("cot")
+    quiet: dict[str, Any] = {"progress": False, "say": lambda s: None}
+
+    def down(request: Any, index: int) -> str:
+        if "Claim 2." in request.messages[-1].content:
+            raise ServerError("still down")
+        return oracle(request, index)
+
+    first = evaluate(report, cot, ScriptedModel(down), "s", out, **quiet)
+    assert first["failed"] == 1
+    second = evaluate(report, cot, ScriptedModel(oracle), "s", out, **quiet)
+    assert second["failed"] == 0 and second["problems"] == 4
+    twice = LoadReport(dataset="toy", path=report.path, items=(report.items[0], report.items[0]))
+    with pytest.raises(EvalSetupError, match="unique"):
+        evaluate(twice, cot, ScriptedModel(oracle), "s", tmp_path / "dup.db", **quiet)
+
+
+def test_confusion_compares_normalised_answers_and_unscorable_rows_stay_out_of_accuracy() -> None:
+    rows = [
+        row(0, "Unknown", "Uncertain", True, 0.9),
+        row(1, "true", "True", True, 0.8),
+        Row(
+            item_id="n",
+            idx=2,
+            line=3,
+            answer_type="number",
+            gold=18,
+            value="18.0",
+            status="answered",
+            ending="answered",
+            correct=True,
+        ),
+        Row(
+            item_id="prog",
+            idx=3,
+            line=4,
+            answer_type="program",
+            gold=None,
+            value="f",
+            status="answered",
+            ending="answered",
+            correct=None,
+        ),
+    ]
+    summary = summarize(rows)
+    per_class = summary["confusion"]["per_class"]
+    assert per_class["Uncertain"]["recall"] == 1.0 and per_class["True"]["recall"] == 1.0
+    assert per_class["18"]["recall"] == 1.0
+    assert summary["scored"] == 3 and summary["unscored"] == 1 and summary["accuracy"] == 1.0
+    assert summary["aurc"] == 0.0

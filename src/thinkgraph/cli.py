@@ -473,6 +473,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     from thinkgraph.llm.managed import ManagedModel
 
     report = load_dataset(args.dataset, args.file)  # an unknown name is a DatasetError naming the choices
+    identity: dict[str, Any] = {"split": args.split, "holdout_fraction": args.holdout_fraction}
     if args.split != "all":
         kept = split(report.items, args.split, args.holdout_fraction)
         report = LoadReport(dataset=report.dataset, path=report.path, items=tuple(kept), malformed=report.malformed)
@@ -493,6 +494,8 @@ def cmd_eval(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             progress=not args.quiet,
             say=say,
+            identity=identity,
+            split_note=args.split != "all",
         )
     except KeyboardInterrupt:
         where = f"; the finished problems are in {args.out}: run the same command to resume" if args.out else ""

@@ -19,6 +19,25 @@ from typing import Any
 from thinkgraph.evals.store import Row
 
 
+def normalize(value: Any, answer_type: str) -> Any:
+    """How answers compare: numbers as floats, choices as their letter, labels and yes/no lower-case
+    (Unknown = Uncertain); other answers as they are."""
+    if value is None:
+        return None
+    if answer_type == "number":
+        try:
+            return float(str(value).replace(",", "").strip())
+        except ValueError:
+            return None
+    if answer_type == "choice":
+        text = str(value).strip()
+        return text[:1].upper() if text else None
+    if answer_type in ("yesno", "label"):
+        text = str(value).strip().lower()
+        return {"unknown": "uncertain"}.get(text, text)
+    return value
+
+
 def pass_at_k(n: int, c: int, k: int) -> float:
     """Unbiased pass@k: the chance that at least one of k samples drawn without replacement from n
     (c of them correct) is correct: 1 - C(n-c, k) / C(n, k)."""
@@ -34,6 +53,7 @@ def pass_at_k(n: int, c: int, k: int) -> float:
 
 def risk_coverage(rows: Sequence[Row], points: int = 50) -> tuple[list[dict[str, float]], float | None]:
     """The risk–coverage curve (answers ranked by confidence, most confident first) and its area."""
+    rows = [r for r in rows if r.correct is not None]  # unscorable rows (programs, proofs) carry no risk
     total = len(rows)
     answered = [r for r in rows if r.value is not None and r.status not in ("abstained", "failed")]
     if not total or not answered:
@@ -56,13 +76,23 @@ def risk_coverage(rows: Sequence[Row], points: int = 50) -> tuple[list[dict[str,
 def confusion(rows: Sequence[Row]) -> dict[str, Any]:
     """Gold × predicted counts (abstentions and failures as their own columns) and per-class scores."""
 
-    def key(value: Any) -> str:
-        return json_key(value)
+    def key(value: Any, answer_type: str) -> str:
+        norm = normalize(value, answer_type)
+        if answer_type == "label" and isinstance(norm, str):
+            return norm.capitalize()  # True / False / Uncertain, as the labels are written
+        if isinstance(norm, float) and norm.is_integer():
+            return str(int(norm))
+        return json_key(norm)
 
     matrix: dict[str, Counter[str]] = {}
     for r in rows:
-        predicted = "abstained" if r.status == "abstained" else ("failed" if r.status == "failed" else key(r.value))
-        matrix.setdefault(key(r.gold), Counter())[predicted] += 1
+        if r.status == "abstained":
+            predicted = "abstained"
+        elif r.status == "failed":
+            predicted = "failed"
+        else:
+            predicted = key(r.value, r.answer_type)
+        matrix.setdefault(key(r.gold, r.answer_type), Counter())[predicted] += 1
     classes = sorted(matrix)
     per_class = {}
     for c in classes:
@@ -123,32 +153,40 @@ def summarize(rows: Sequence[Row]) -> dict[str, Any]:
     n = len(rows)
     if not n:
         return {"problems": 0}
+    all_rows = rows
+    rows = [r for r in rows if r.correct is not None]  # scored rows; unscorable ones are counted apart
+    unscored = n - len(rows)
+    if not rows:
+        return {"problems": n, "scored": 0, "unscored": unscored, "correct": 0, "accuracy": None}
     correct = sum(1 for r in rows if r.correct)
     abstained = sum(1 for r in rows if r.status == "abstained")
     failed = sum(1 for r in rows if r.status == "failed")
     answered = [r for r in rows if r.status not in ("abstained", "failed") and r.value is not None]
     answered_correct = sum(1 for r in answered if r.correct)
-    tokens = sum(r.prompt_tokens + r.completion_tokens for r in rows)
-    costs = [r.cost for r in rows if r.cost is not None]
+    tokens = sum(r.prompt_tokens + r.completion_tokens for r in all_rows)
+    costs = [r.cost for r in all_rows if r.cost is not None]
     curve, aurc = risk_coverage(rows)
+    scored = len(rows)
     out: dict[str, Any] = {
         "problems": n,
+        "scored": scored,
+        "unscored": unscored,
         "correct": correct,
-        "accuracy": round(correct / n, 4),
+        "accuracy": round(correct / scored, 4),
         "abstained": abstained,
         "failed": failed,
-        "coverage": round(len(answered) / n, 4),
+        "coverage": round(len(answered) / scored, 4),
         "answered_accuracy": round(answered_correct / len(answered), 4) if answered else None,
-        "calls_per_problem": round(sum(r.calls for r in rows) / n, 2),
+        "calls_per_problem": round(sum(r.calls for r in all_rows) / n, 2),
         "tokens_per_problem": round(tokens / n, 1),
-        "completion_tokens_per_problem": round(sum(r.completion_tokens for r in rows) / n, 1),
-        "seconds_per_problem": round(sum(r.seconds for r in rows) / n, 3),
+        "completion_tokens_per_problem": round(sum(r.completion_tokens for r in all_rows) / n, 1),
+        "seconds_per_problem": round(sum(r.seconds for r in all_rows) / n, 3),
         "tokens_per_correct": round(tokens / correct, 1) if correct else None,
-        "seconds_per_correct": round(sum(r.seconds for r in rows) / correct, 3) if correct else None,
+        "seconds_per_correct": round(sum(r.seconds for r in all_rows) / correct, 3) if correct else None,
         "cost": round(sum(costs), 6) if costs else None,
         "cost_per_correct": round(sum(costs) / correct, 6) if costs and correct else None,
-        "retries": sum(r.retries for r in rows),
-        "failed_calls": sum(r.failed_calls for r in rows),
+        "retries": sum(r.retries for r in all_rows),
+        "failed_calls": sum(r.failed_calls for r in all_rows),
         "confusion": confusion(rows),
         "risk_coverage": curve,
         "aurc": aurc,
@@ -163,10 +201,10 @@ def summarize(rows: Sequence[Row]) -> dict[str, Any]:
             for k in sorted({1, min(5, kmax), kmax})
             if k >= 1
         }
-    steps = [s for r in rows if r.answer_type == "steps" and (s := procbench_scores(r.value, r.gold))]
+    steps = [s for r in all_rows if r.answer_type == "steps" and (s := procbench_scores(r.value, r.gold))]
     if steps:
         out["procbench"] = {k: round(sum(s[k] for s in steps) / len(steps), 4) for k in steps[0]}
     return out
 
 
-__all__ = ["confusion", "pass_at_k", "procbench_scores", "risk_coverage", "summarize"]
+__all__ = ["confusion", "normalize", "pass_at_k", "procbench_scores", "risk_coverage", "summarize"]

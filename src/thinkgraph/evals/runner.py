@@ -37,20 +37,9 @@ class EvalSetupError(ValueError):
 
 
 def _norm(value: Any, answer_type: str) -> Any:
-    if value is None:
-        return None
-    if answer_type == "number":
-        try:
-            return float(str(value).replace(",", "").strip())
-        except ValueError:
-            return None
-    if answer_type == "choice":
-        text = str(value).strip()
-        return text[:1].upper() if text else None
-    if answer_type in ("yesno", "label"):
-        text = str(value).strip().lower()
-        return {"unknown": "uncertain"}.get(text, text)
-    return value
+    from thinkgraph.evals.metrics import normalize
+
+    return normalize(value, answer_type)
 
 
 def _same(predicted: Any, gold: Any, answer_type: str) -> bool | None:
@@ -155,6 +144,7 @@ async def run_items(
     concurrency: int = 1,
     progress: bool = True,
     on_row: Callable[[Row], None] | None = None,
+    first_index: int = 0,
 ) -> list[Row]:
     """Run every item not yet in ``store`` (at most ``concurrency`` at once) and store each row as it
     finishes.  Returns the rows written by this call."""
@@ -163,11 +153,12 @@ async def run_items(
     from thinkgraph.runtime import RunContext
 
     done = store.finished_ids()
-    todo = [(i, item) for i, item in enumerate(items) if item.id not in done]
+    todo = [(first_index + i, item) for i, item in enumerate(items) if item.id not in done]
     sem = asyncio.Semaphore(max(1, concurrency))
     written: list[Row] = []
     bar = None
-    earlier = store.rows()
+    wanted = {item.id for item in items}
+    earlier = [r for r in store.rows() if r.item_id in wanted and r.item_id in done]
     stats = {
         "n": len(earlier),
         "correct": sum(1 for r in earlier if r.correct),
@@ -263,18 +254,34 @@ def evaluate(
     progress: bool = True,
     say: Callable[[str], None] = print,
     close_model: bool = True,
+    identity: dict[str, Any] | None = None,
+    split_note: bool = False,
 ) -> dict[str, Any]:
     """Run (or resume) an evaluation and return its summary (see :func:`thinkgraph.evals.metrics.summarize`).
     The model is closed at the end (``close_model=False`` to keep it)."""
     check_fits(compiled, report)
     items = list(report.items)[offset : None if limit is None else offset + limit]
-    manifest = manifest_for(compiled, model_spec, report, offset=offset, limit=limit)
+    if not items:
+        raise EvalSetupError(
+            f"nothing to run: {len(report.items)} problem(s) loaded from {report.path}, none left after "
+            f"--offset {offset}"
+            + (f" and --limit {limit}" if limit is not None else "")
+            + (" (and the split)" if split_note else "")
+        )
+    from collections import Counter
+
+    repeated = sorted(i for i, c in Counter(it.id for it in items).items() if c > 1)
+    if repeated:
+        raise EvalSetupError(f"problem ids must be unique; repeated: {', '.join(repeated[:5])}")
+    manifest = manifest_for(compiled, model_spec, report, **(identity or {}))
     temp = None
     if out is None:
         temp = tempfile.TemporaryDirectory(prefix="thinkgraph-eval-")
         out = Path(temp.name) / "run.db"
-    store, already = RunStore.start(out, manifest)
+    store, _ = RunStore.start(out, manifest)
     try:
+        wanted = {it.id for it in items}
+        already = len(store.finished_ids() & wanted)
         if already:
             say(f"resuming {out}: {already} problem(s) already finished, {len(items) - already} to run")
         if report.malformed:
@@ -285,14 +292,20 @@ def evaluate(
 
         async def go() -> None:
             try:
-                await run_items(items, compiled, model, store, concurrency=concurrency, progress=progress)
+                await run_items(
+                    items, compiled, model, store, concurrency=concurrency, progress=progress, first_index=offset
+                )
             finally:
                 close = getattr(model, "aclose", None)
                 if close_model and close is not None:
                     await close()  # in the loop that used it (HTTP clients belong to their loop)
 
         asyncio.run(go())
-        return store.summary()
+        from thinkgraph.evals.metrics import summarize
+
+        rows = [r for r in store.rows() if r.item_id in wanted]  # this command's problems
+        where = str(out) if temp is None else "(not saved: pass --out RUN.db to keep and resume it)"
+        return {"run": where, **store.manifest(), "offset": offset, "limit": limit, **summarize(rows)}
     finally:
         store.close()
         if temp is not None:

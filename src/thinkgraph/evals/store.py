@@ -50,7 +50,7 @@ CREATE TABLE IF NOT EXISTS rows (
 """
 
 #: manifest keys that identify the experiment: a rerun must match them
-IDENTITY = ("workflow", "workflow_hash", "model", "dataset", "dataset_sha256")
+IDENTITY = ("workflow", "workflow_hash", "model", "dataset", "dataset_sha256", "split", "holdout_fraction")
 
 
 class RunStoreError(ValueError):
@@ -179,11 +179,12 @@ class RunStore:
             return int(self._conn.execute("SELECT COUNT(*) FROM rows").fetchone()[0])
 
     def finished_ids(self) -> set[str]:
+        """Problems that need not run again: every row except ``failed`` ones (a rerun retries those)."""
         with self._lock:
-            return {r[0] for r in self._conn.execute("SELECT item_id FROM rows")}
+            return {r[0] for r in self._conn.execute("SELECT item_id FROM rows WHERE status != 'failed'")}
 
     def add(self, row: Row) -> None:
-        """Write one finished problem (its own transaction; a second write of the same item is ignored)."""
+        """Write one finished problem in its own transaction (a retried ``failed`` row is replaced)."""
         data = asdict(row)
         for key in _JSON_COLUMNS:
             data[key] = json.dumps(data[key], ensure_ascii=False, default=str)
@@ -191,7 +192,7 @@ class RunStore:
         cols = ", ".join(data)
         marks = ", ".join(f":{k}" for k in data)
         with self._lock:
-            self._conn.execute(f"INSERT OR IGNORE INTO rows ({cols}) VALUES ({marks})", data)
+            self._conn.execute(f"INSERT OR REPLACE INTO rows ({cols}) VALUES ({marks})", data)
 
     def rows(self) -> list[Row]:
         with self._lock:
