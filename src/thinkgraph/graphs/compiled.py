@@ -20,303 +20,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import hashlib
-import inspect
-import json
-import operator
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypedDict
+from typing import Any
 
 from pydantic import ValidationError
 
-from thinkgraph.graphs.errors import NodeRunError, RunSetupError, RunUsageError, StepLimitReached
-from thinkgraph.graphs.node import NodeContext, NodeSpec, get_node
-from thinkgraph.graphs.workflow import END, Workflow, has_cycle, norm_case
+from thinkgraph.graphs.checkpoints import fingerprint as _fingerprint
+from thinkgraph.graphs.checkpoints import input_hash as _input_hash
+from thinkgraph.graphs.checkpoints import open_checkpointer
+from thinkgraph.graphs.errors import NodeRunError, RunUsageError, StepLimitReached
+from thinkgraph.graphs.node import NodeSpec, get_node
+from thinkgraph.graphs.noderun import NodeOutputError, _NodeRunner, _route_fn
+from thinkgraph.graphs.state import INPUT, Ending, RunResult, State, _state_messages, _state_schema
+from thinkgraph.graphs.workflow import END, Workflow, has_cycle
 from thinkgraph.messages import (
     Message,
     MessageError,
-    NodeFailed,
-    NodeFinished,
-    NodeStarted,
     Note,
-    RouteChosen,
     RunFinished,
     RunStarted,
     TraceEvent,
     load_message,
     message_type,
 )
-from thinkgraph.runtime import BudgetExceeded, RunContext, current_node, current_run
-
-try:
-    from langgraph.errors import GraphBubbleUp
-except ImportError:  # pragma: no cover - langgraph is a dependency
-    GraphBubbleUp = BaseException  # type: ignore[misc,assignment]
-
-_PASS_THROUGH: tuple[type[BaseException], ...] = ()
-
-Ending = Literal["answered", "abstained", "budget_exhausted", "step_limit", "interrupted", "failed"]
-INPUT = "(input)"
-
-
-def _merge_messages(a: dict[str, list[Any]] | None, b: dict[str, list[Any]] | None) -> dict[str, list[Any]]:
-    """Messages accumulate per kind; parallel branches append, nothing is overwritten."""
-    out = dict(a or {})
-    for kind, entries in (b or {}).items():
-        out[kind] = [*out.get(kind, []), *entries]
-    return out
-
-
-def _merge_dict(a: dict[str, Any] | None, b: dict[str, Any] | None) -> dict[str, Any]:
-    return {**(a or {}), **(b or {})}
-
-
-class State(TypedDict, total=False):
-    """The full state schema; a compiled workflow uses only the channels it needs (see ``_state_schema``)."""
-
-    messages: Annotated[dict[str, list[Any]], _merge_messages]  # kind -> [{"node", "at", "data"}]
-    routes: Annotated[dict[str, str], _merge_dict]  # routed node -> the next node it chose
-    steps: Annotated[int, operator.add]  # node runs so far (only with max_steps)
-
-
-class _MessagesState(TypedDict, total=False):
-    messages: Annotated[dict[str, list[Any]], _merge_messages]
-
-
-class _RoutedState(TypedDict, total=False):
-    messages: Annotated[dict[str, list[Any]], _merge_messages]
-    routes: Annotated[dict[str, str], _merge_dict]
-
-
-def _state_schema(routed: bool, counted: bool) -> Any:
-    """Fewer channels make every LangGraph super-step cheaper: add routes/steps only when used."""
-    if counted:
-        return State
-    return _RoutedState if routed else _MessagesState
-
-
-@dataclass
-class RunResult:
-    """How a run ended, its output message, and every message finished nodes wrote (in order)."""
-
-    run_id: str
-    workflow: str
-    ending: Ending
-    output: Message | None
-    messages: list[tuple[str, Message]] = field(default_factory=list)
-    error: str = ""
-    interrupt: dict[str, Any] | None = None
-    usage: dict[str, Any] = field(default_factory=dict)
-    seconds: float = 0.0
-    thread: str | None = None
-    from_checkpoint: bool = False  # a finished thread: the stored answer, nothing ran
-
-    def latest(self, cls: type[Message]) -> Message | None:
-        """The last message of type ``cls`` written in this run (or the input)."""
-        for _node, m in reversed(self.messages):
-            if isinstance(m, cls):
-                return m
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "workflow": self.workflow,
-            "ending": self.ending,
-            "output": self.output.model_dump(mode="json") if self.output is not None else None,
-            "error": self.error,
-            "interrupt": self.interrupt,
-            "usage": self.usage,
-            "seconds": round(self.seconds, 4),
-            "thread": self.thread,
-            "from_checkpoint": self.from_checkpoint,
-            "messages": [{"node": n, "message": m.model_dump(mode="json")} for n, m in self.messages],
-        }
-
-
-class NodeOutputError(TypeError):
-    """A node returned something it did not declare (a developer error in the node)."""
-
-
-def _pass_through() -> tuple[type[BaseException], ...]:
-    """Errors a node raises that are not the node failing: budgets, step limits, models (typed by the run),
-    set-up failures and developer errors (raised to the caller)."""
-    from thinkgraph.llm.base import ModelError
-
-    return (BudgetExceeded, StepLimitReached, ModelError, RunSetupError, RunUsageError, NodeOutputError, NodeRunError)
-
-
-def _accepts(fn: Callable[..., Any], name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
-
-
-class _NodeRunner:
-    """The LangGraph node for one workflow node: reads typed inputs, runs, validates and writes outputs."""
-
-    def __init__(self, wf: Workflow, name: str, spec: NodeSpec) -> None:
-        use = wf.nodes[name]
-        self.name = name
-        self.spec = spec
-        self.params = spec.params.model_validate(use.params)
-        self.call = spec.instantiate(self.params)
-        target: Any = spec.fn.__call__ if spec.is_class else spec.fn  # type: ignore[operator]
-        self.pass_ctx = _accepts(target, "ctx")
-        self.pass_params = _accepts(target, "params")
-        self.max_steps = wf.max_steps
-        self.route = next((r for r in wf.routes if r.source == name), None)
-        self.needs_model = "model" in spec.needs
-        self.read_kinds = spec.read_kinds
-
-    def _inputs(self, state: Any, ctx: RunContext) -> dict[str, Any]:
-        messages = state.get("messages", {})
-        kwargs: dict[str, Any] = {}
-        for r, kind in zip(self.spec.reads, self.read_kinds, strict=True):
-            entries = messages.get(kind, [])
-            if r.many:
-                kwargs[r.name] = [_decode(r.type, e["data"], ctx) for e in entries]
-            elif entries:
-                kwargs[r.name] = _decode(r.type, entries[-1]["data"], ctx)
-            elif r.optional:
-                kwargs[r.name] = None
-            else:
-                raise NodeRunError(self.name, f"({self.spec.name}) needs a {r.kind} message and none was written")
-        return kwargs
-
-    def _outputs(self, result: Any) -> list[Message]:
-        if result is None:
-            items: list[Any] = []
-        elif isinstance(result, list | tuple):
-            items = list(result)
-        else:
-            items = [result]
-        allowed = self.spec.writes
-        for m in items:
-            if not isinstance(m, Message) or (allowed and not isinstance(m, allowed)):
-                declared = ", ".join(t.__name__ for t in allowed) or "nothing"
-                raise NodeOutputError(
-                    f"node {self.name} ({self.spec.name}) returned {type(m).__name__}; it declares it writes {declared}"
-                )
-        return items
-
-    def _choose(self, outputs: list[Message], ctx: RunContext) -> str:
-        assert self.route is not None
-        r = self.route
-        value: Any = None
-        found = False
-        for m in outputs:
-            if r.on in type(m).model_fields:
-                value, found = getattr(m, r.on), True
-                break
-        key = norm_case(value) if found else "null"
-        target = r.cases.get(key, r.default)
-        reason = ""
-        for m in outputs:
-            reason = str(getattr(m, "reason", "") or "")
-            if reason:
-                break
-        if target is None:
-            cases = ", ".join(r.cases)
-            raise NodeRunError(self.name, f"route on {r.on}={key!r} matches no case ({cases}) and there is no default")
-        ctx.tracer.emit(RouteChosen(node=self.name, on=r.on, value=key, target=target, reason=reason))
-        return target
-
-    def _update(self, outputs: list[Message], ctx: RunContext) -> dict[str, Any]:
-        """The state update: each message as plain JSON (validated by its type), and the route taken."""
-        update: dict[str, Any] = {"messages": {}}
-        if self.max_steps is not None:
-            update["steps"] = 1
-        at = time.time_ns()
-        for i, m in enumerate(outputs):
-            data = m.model_dump(mode="json")
-            ctx.decoded[id(data)] = (data, m)  # later reads in this process reuse the object
-            update["messages"].setdefault(m.kind, []).append({"node": self.name, "at": at + i, "data": data})
-        if self.route is not None:
-            update["routes"] = {self.name: self._choose(outputs, ctx)}
-        return update
-
-    async def __call__(self, state: Any, runtime: Any) -> dict[str, Any]:
-        ctx: RunContext = runtime.context
-        if self.max_steps is not None and state.get("steps", 0) >= self.max_steps:
-            raise StepLimitReached(self.max_steps, self.name)
-        run_token = current_run.set(ctx)
-        node_token = current_node.set(self.name)
-        tracer = ctx.tracer
-        start = time.perf_counter()
-        try:
-            if self.needs_model and ctx.model_for(self.name) is None:
-                raise RunSetupError(
-                    f"node {self.name} ({self.spec.name}) needs a model: pass model=... or --model SPEC"
-                )
-            ctx.ledger.mark_node_start(self.name)
-            tracer.emit(NodeStarted(node=self.name))
-            try:
-                kwargs = self._inputs(state, ctx)
-                if self.pass_ctx:
-                    kwargs["ctx"] = NodeContext(self.name, ctx, self.spec)
-                if self.pass_params:
-                    kwargs["params"] = self.params
-                outputs = self._outputs(await self.call(**kwargs))
-                update = self._update(outputs, ctx)
-            except GraphBubbleUp:  # an interrupt: the node pauses, it has not failed
-                raise
-            except BaseException as exc:
-                tracer.emit(
-                    NodeFailed(
-                        node=self.name,
-                        seconds=time.perf_counter() - start,
-                        error=str(exc) or type(exc).__name__,
-                        error_type=type(exc).__name__,
-                    )
-                )
-                if isinstance(exc, Exception) and not isinstance(exc, _PASS_THROUGH):
-                    raise NodeRunError(self.name, f"{type(exc).__name__}: {exc}") from exc
-                raise
-            summary = "; ".join(_summary(m) for m in outputs)
-            tracer.emit(NodeFinished(node=self.name, seconds=time.perf_counter() - start, summary=summary))
-            ctx.outputs.extend((self.name, m) for m in outputs)
-            return update
-        finally:
-            current_node.reset(node_token)
-            current_run.reset(run_token)
-
-
-def _decode(cls: type[Message], data: dict[str, Any], ctx: RunContext) -> Message:
-    """The message a state entry holds: the object a node of this run wrote, else validated anew."""
-    hit = ctx.decoded.get(id(data))
-    if hit is not None and hit[0] is data and isinstance(hit[1], cls):
-        return hit[1]
-    return cls.model_validate(data)
-
-
-_HAS_SUMMARY: dict[type, bool] = {}
-
-
-def _summary(m: Message) -> str:
-    """One line for the trace: the message's ``summary()`` if it has one, else its kind."""
-    cls = type(m)
-    has = _HAS_SUMMARY.get(cls)
-    if has is None:  # looked up once per class (a missing attribute on a pydantic model is slow to miss)
-        has = _HAS_SUMMARY[cls] = callable(getattr(cls, "summary", None))
-    if has:
-        try:
-            return str(m.summary())  # type: ignore[attr-defined]
-        except Exception:  # a user's summary() must not fail the node
-            return m.kind
-    return m.kind
-
-
-def _route_fn(source: str) -> Callable[[State], str]:
-    def choose(state: State) -> str:
-        return state.get("routes", {}).get(source, "__end__")
-
-    choose.__name__ = f"route_{source.replace('.', '_')}"
-    return choose
+from thinkgraph.runtime import BudgetExceeded, RunContext
 
 
 class CompiledWorkflow:
@@ -667,62 +396,4 @@ class CompiledWorkflow:
         )
 
 
-def _state_messages(state: Mapping[str, Any]) -> list[tuple[str, Message]]:
-    """Every message in a stored state, input first, then in the order nodes wrote them."""
-    entries: list[tuple[int, int, str, dict[str, Any]]] = []
-    for entries_of_kind in state.get("messages", {}).values():
-        for e in entries_of_kind:
-            entries.append((int(e.get("at", 0)), len(entries), e["node"], e["data"]))
-    entries.sort(key=lambda x: (x[0], x[1]))  # in the order they were written (the input first)
-    return [(node_name, load_message(data)) for _s, _o, node_name, data in entries]
-
-
-def _input_hash(message: Message) -> str:
-    text = json.dumps(message.model_dump(mode="json"), sort_keys=True, ensure_ascii=False)
-    return hashlib.sha256(text.encode()).hexdigest()[:16]
-
-
-def _fingerprint(wf: Workflow) -> str:
-    text = json.dumps(wf.to_dict(), sort_keys=True, default=str)
-    return f"{wf.name}:{hashlib.sha256(text.encode()).hexdigest()[:12]}"
-
-
-@contextlib.asynccontextmanager
-async def open_checkpointer(db: Path) -> AsyncIterator[Any]:
-    """LangGraph's SQLite checkpointer with a strict serializer (no pickle, no import-path revival)
-    and a busy timeout for concurrent writers."""
-    try:
-        import aiosqlite
-        from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-        from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-    except ImportError as exc:  # pragma: no cover - a dependency of the package
-        raise RunSetupError(f"checkpoints need langgraph-checkpoint-sqlite: pip install thinkgraph ({exc})") from exc
-    import sqlite3
-
-    if db.exists() and not db.is_file():
-        raise RunUsageError(f"checkpoint {db} is not a regular file; give the path of a SQLite file")
-    try:
-        db.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise RunUsageError(f"checkpoint {db}: cannot create its folder ({exc.strerror or exc})") from exc
-    try:
-        conn = await aiosqlite.connect(str(db))
-    except (sqlite3.Error, OSError) as exc:
-        raise RunUsageError(f"checkpoint {db}: cannot open it as SQLite ({exc})") from exc
-    try:
-        try:
-            await conn.execute("PRAGMA busy_timeout = 10000")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            serde = JsonPlusSerializer(pickle_fallback=False, allowed_json_modules=None, allowed_msgpack_modules=None)
-            saver = AsyncSqliteSaver(conn, serde=serde)
-            await saver.setup()
-        except (sqlite3.Error, OSError) as exc:
-            raise RunUsageError(f"checkpoint {db}: not a usable SQLite checkpoint file ({exc})") from exc
-        yield saver
-    finally:
-        await conn.close()
-
-
-_PASS_THROUGH = _pass_through()
-
-__all__ = ["CompiledWorkflow", "Ending", "NodeOutputError", "RunResult", "open_checkpointer"]
+__all__ = ["CompiledWorkflow", "Ending", "NodeOutputError", "RunResult", "State", "open_checkpointer"]
