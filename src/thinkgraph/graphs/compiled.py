@@ -271,9 +271,7 @@ class CompiledWorkflow:
                 interrupt = value if isinstance(value, dict) else {"value": value}
             else:
                 output = self._output(messages)
-                ending = "abstained" if output is not None and output.abstained() else "answered"
-                if output is None and self.output_kind is not None:
-                    ending, error = "failed", f"the run ended without writing its output ({self.output_kind})"
+                ending, error = self._ending_for(output, "the run")
         seconds = time.perf_counter() - start
         usage = ctx.ledger.as_dict()
         result = RunResult(
@@ -377,13 +375,16 @@ class CompiledWorkflow:
                 raise RunUsageError(f"thread {thread!r} is new: give the {self.workflow.input} input")
             return await self._invoke(graph, message, ctx, config, thread)
 
+    def _ending_for(self, output: Message | None, what: str) -> tuple[Ending, str]:
+        """How a run that reached its end ended: abstained when its output says so, failed without one."""
+        if output is None and self.output_kind is not None:
+            return "failed", f"{what} ended without writing its output ({self.output_kind})"
+        return ("abstained" if output is not None and output.abstained() else "answered"), ""
+
     def _stored_result(self, stored: dict[str, Any], ctx: RunContext, thread: str) -> RunResult:
         messages = _state_messages(stored)
         output = self._output(messages)
-        ending: Ending = "abstained" if output is not None and output.abstained() else "answered"
-        error = ""
-        if output is None and self.output_kind is not None:
-            ending, error = "failed", f"the stored run ended without writing its output ({self.output_kind})"
+        ending, error = self._ending_for(output, "the stored run")
         return RunResult(
             run_id=ctx.run_id,
             workflow=self.name,

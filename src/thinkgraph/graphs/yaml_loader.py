@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -388,16 +389,21 @@ def _node(node_name: str, entry: Any, wf: Workflow, col: _Collector) -> bool:
     return True
 
 
+def _entries(
+    value: Any, field: str, shape: str, keys: tuple[str, ...], col: _Collector
+) -> Iterator[tuple[str, dict[str, Any]]]:
+    """The mappings of a list field (``edges``, ``routes``) with their paths; malformed ones are reported."""
+    if value is None or not _expect(value, list, field, col, f"a list of {shape}"):
+        return
+    for i, entry in enumerate(value):
+        path = f"{field}.{i}"
+        if _expect(entry, dict, path, col, f"a mapping {shape}"):
+            _keys(entry, keys, path, col)
+            yield path, entry
+
+
 def _edges(edges: Any, wf: Workflow, col: _Collector) -> None:
-    if edges is None:
-        return
-    if not _expect(edges, list, "edges", col, "a list of {from: NODE, to: NODE}"):
-        return
-    for i, e in enumerate(edges):
-        path = f"edges.{i}"
-        if not _expect(e, dict, path, col, "a mapping {from: NODE, to: NODE}"):
-            continue
-        _keys(e, _EDGE_KEYS, path, col)
+    for path, e in _entries(edges, "edges", "{from: NODE, to: NODE}", _EDGE_KEYS, col):
         if "from" not in e or "to" not in e:
             col.add("an edge needs both 'from' and 'to'", path)
             continue
@@ -417,15 +423,8 @@ def _edges(edges: Any, wf: Workflow, col: _Collector) -> None:
 
 
 def _routes(routes: Any, wf: Workflow, col: _Collector) -> None:
-    if routes is None:
-        return
-    if not _expect(routes, list, "routes", col, "a list of {from: NODE, on: FIELD, cases: {VALUE: NODE}}"):
-        return
-    for i, r in enumerate(routes):
-        path = f"routes.{i}"
-        if not _expect(r, dict, path, col, "a mapping {from: NODE, on: FIELD, cases: {VALUE: NODE}, default: NODE}"):
-            continue
-        _keys(r, _ROUTE_KEYS, path, col)
+    shape = "{from: NODE, on: FIELD, cases: {VALUE: NODE}, default: NODE}"
+    for path, r in _entries(routes, "routes", shape, _ROUTE_KEYS, col):
         missing = [k for k in ("from", "on", "cases") if k not in r]
         if missing:
             col.add(f"a route needs {', '.join(missing)}", path)
