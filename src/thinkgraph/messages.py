@@ -198,6 +198,28 @@ class Note(_Event):
     text: str
 
 
+class SearchNode(_Event):
+    """One node of a search tree (MCTS, beam, particles, best-first…), as a search creates or updates it.
+
+    A search emits one event when it creates a node and another with the same ``search``/``node_id`` each
+    time its statistics change: the latest event for a node is its current state, so a viewer merges by id.
+    ``parent`` is empty for the root.  ``verdict`` is what a checker said of the node ("" when unchecked;
+    e.g. ``"correct"``, ``"wrong"``, ``"pruned"``, ``"terminal"``, ``"chosen"``).
+    """
+
+    kind: Literal["search_node"] = "search_node"
+    search: str
+    algorithm: str
+    node_id: str
+    parent: str = ""
+    text: str = ""
+    score: float | None = None
+    visits: int = 0
+    value: float | None = None
+    verdict: str = ""
+    depth: int = 0
+
+
 TraceEvent = Annotated[
     RunStarted
     | RunFinished
@@ -209,7 +231,8 @@ TraceEvent = Annotated[
     | ModelRequest
     | ModelResponse
     | ToolCall
-    | Note,
+    | Note
+    | SearchNode,
     Field(discriminator="kind"),
 ]
 TRACE_EVENT: TypeAdapter[TraceEvent] = TypeAdapter(TraceEvent)
@@ -257,6 +280,7 @@ __all__ = [
     "RouteChosen",
     "RunFinished",
     "RunStarted",
+    "SearchNode",
     "SentenceFormula",
     "ToolCall",
     "TraceEvent",
