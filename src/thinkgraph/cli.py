@@ -743,6 +743,10 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--json", action="store_true", help="print each run's summary as a JSON line")
     rep.add_argument("--rows", action="store_true", help="print one JSON line per problem of each run")
     rep.set_defaults(func=cmd_report)
+
+    from thinkgraph.ui.commands import add_ui_commands
+
+    add_ui_commands(add)
     return parser
 
 

@@ -1,0 +1,395 @@
+"""Runs started from the chat interface: which workflows and models a client may name, the live event
+fan-out, and the stored history.
+
+A :class:`RunManager` owns the models it loads (one per spec, shared by runs) and the runs in flight.
+``start`` validates everything a client sent before anything runs (:class:`BadRequest` says what is
+wrong), stores the run, and runs it as a task; each trace event is serialised once, kept in memory for
+live viewers and written to the :class:`~thinkgraph.ui.store.UIStore`.  ``events`` yields a run's events
+from any point (``after`` a sequence number): stored ones, then live ones until the run ends — the same
+for a viewer who arrives late, reconnects, or opens a run stored by an earlier server.
+
+The manager knows nothing about HTTP: the web app (:mod:`thinkgraph.ui.server`) and the terminal chat
+(:mod:`thinkgraph.ui.chat`) both drive it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from thinkgraph.messages import TRACE_EVENT, RunFinished, RunStarted, TraceEvent
+from thinkgraph.runtime import Budget, Ledger, RunContext, new_id
+from thinkgraph.ui.store import RunRecord, UIStore
+
+#: specs a client may always name: the embedded models (no file paths, no remote hosts)
+SAFE_MODELS = ("local", "local:small")
+MAX_INPUT_BYTES = 200_000
+
+
+class BadRequest(ValueError):
+    """What a client sent cannot run (unknown workflow, input that does not fit, a model it may not name)."""
+
+    def __init__(self, message: str, status: int = 400) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass
+class _Live:
+    """A run in flight: its serialised events so far, and a signal for waiting viewers."""
+
+    events: list[str] = field(default_factory=list)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    done: bool = False
+    task: asyncio.Task[None] | None = None
+
+    def notify(self) -> None:
+        self.changed.set()
+        self.changed = asyncio.Event()
+
+
+def is_loopback_spec(spec: str) -> bool:
+    """Whether a model spec names a server on this machine (``openai:M@http://127.0.0.1:8000/v1``)."""
+    from urllib.parse import urlparse
+
+    if not spec.startswith("openai:") or "@" not in spec:
+        return False
+    url = spec.split("@", 1)[1].split("#", 1)[0]
+    host = (urlparse(url).hostname or "").lower()
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+class RunManager:
+    """Starts runs, streams their events, and answers questions about the history (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: UIStore,
+        *,
+        models: Sequence[str] = ("local",),
+        workflow_dirs: Iterable[str | Path] = (),
+        budget: Budget | None = None,
+        max_concurrent: int = 2,
+        model_loader: Callable[[str], Any] | None = None,
+    ) -> None:
+        if not models:
+            raise ValueError("give at least one model spec")
+        self.store = store
+        self.models = list(dict.fromkeys(models))
+        self.default_model = self.models[0]
+        self.workflow_dirs = [Path(d) for d in workflow_dirs]
+        self.budget = budget
+        self._loader = model_loader
+        self._loaded: dict[str, Any] = {}
+        self._live: dict[str, _Live] = {}
+        self._slots = asyncio.Semaphore(max_concurrent)
+
+    # ------------------------------------------------------------------ what a client may name
+
+    def _yaml_workflows(self) -> dict[str, Path]:
+        found: dict[str, Path] = {}
+        for d in self.workflow_dirs:
+            for path in sorted(d.glob("*.y*ml")):
+                if path.suffix in (".yaml", ".yml"):
+                    found.setdefault(path.stem, path)
+        return found
+
+    def workflows(self) -> list[dict[str, Any]]:
+        """Every workflow a client can run: built-ins and YAML files in the workflow folders, each with its
+        input type (name, JSON schema), description and graph (nodes, edges, routes)."""
+        from thinkgraph.graphs.errors import WorkflowError
+        from thinkgraph.graphs.library import BUILTIN
+        from thinkgraph.graphs.yaml_loader import load_workflow
+
+        out: list[dict[str, Any]] = []
+        for name, make in sorted(BUILTIN.items()):
+            out.append(_describe(name, "built-in", make()))
+        for name, path in self._yaml_workflows().items():
+            if name in BUILTIN:
+                continue
+            try:
+                wf = load_workflow(path)
+            except WorkflowError as exc:
+                out.append({"name": name, "source": path.name, "error": str(exc).splitlines()[0]})
+                continue
+            out.append(_describe(name, path.name, wf))
+        return out
+
+    def compiled(self, name: str) -> Any:
+        """The compiled workflow a client named; :class:`BadRequest` for anything else (never a path)."""
+        from thinkgraph.graphs.errors import WorkflowError
+        from thinkgraph.graphs.library import BUILTIN, resolve
+
+        if not isinstance(name, str) or not name:
+            raise BadRequest("'workflow' must be the name of a workflow (see GET /api/workflows)")
+        if name in BUILTIN:
+            return resolve(name)
+        path = self._yaml_workflows().get(name)
+        if path is None:
+            known = sorted({*BUILTIN, *self._yaml_workflows()})
+            raise BadRequest(f"unknown workflow {name!r}; known: {', '.join(known)}", status=404)
+        try:
+            return resolve(path)
+        except WorkflowError as exc:
+            raise BadRequest(f"workflow {name!r} does not check: {str(exc).splitlines()[0]}") from exc
+
+    def check_model(self, spec: str | None) -> str:
+        """The model spec a run will use: the server's default, one it was started with, an embedded one,
+        or an OpenAI-compatible server on loopback.  Anything else (a file path, another host) is refused."""
+        if spec is None or spec == "":
+            return self.default_model
+        if not isinstance(spec, str):
+            raise BadRequest("'model' must be a model spec string")
+        if spec in self.models or spec in SAFE_MODELS or is_loopback_spec(spec):
+            return spec
+        raise BadRequest(
+            f"model {spec!r} is not offered by this server; offered: {', '.join(self.models)} "
+            "(start the server with --model SPEC to offer another)",
+            status=403,
+        )
+
+    def _model(self, spec: str) -> Any:
+        model = self._loaded.get(spec)
+        if model is None:
+            loader = self._loader
+            if loader is None:
+                from thinkgraph.llm import load_model
+
+                loader = load_model
+            model = self._loaded[spec] = loader(spec)
+        return model
+
+    # ------------------------------------------------------------------ runs
+
+    async def start(
+        self,
+        workflow: str,
+        input: Any,
+        *,
+        model: str | None = None,
+        conversation: str | None = None,
+        on_event: Callable[[TraceEvent], None] | None = None,
+    ) -> RunRecord:
+        """Validate and store a run, then run it in the background; returns the stored record at once."""
+        compiled = self.compiled(workflow)
+        spec = self.check_model(model)
+        if not isinstance(input, dict):
+            raise BadRequest("'input' must be a JSON object with the workflow's input fields")
+        if len(json.dumps(input)) > MAX_INPUT_BYTES:
+            raise BadRequest(f"'input' is larger than {MAX_INPUT_BYTES} bytes", status=413)
+        from thinkgraph.graphs.errors import RunSetupError
+
+        try:
+            message = compiled.coerce_input(input)
+        except RunSetupError as exc:
+            raise BadRequest(f"input: {exc}") from exc
+        if conversation is not None and not isinstance(conversation, str):
+            raise BadRequest("'conversation' must be a conversation id")
+        if conversation is None or not self.store.has_conversation(conversation):
+            conversation = conversation if conversation and len(conversation) <= 64 else new_id(12)
+            self.store.new_conversation(conversation, _title(input))
+        ctx = RunContext(ledger=Ledger(budget=self.budget)) if self.budget is not None else RunContext()
+        record = RunRecord(
+            id=ctx.run_id,
+            conversation=conversation,
+            workflow=workflow,
+            model=spec,
+            input=message.model_dump(mode="json"),
+            status="running",
+            created=time.time(),
+        )
+        self.store.add_run(record)
+        live = self._live[record.id] = _Live()
+        live.task = asyncio.create_task(self._run(record, compiled, message, spec, ctx, live, on_event))
+        return record
+
+    async def _run(
+        self,
+        record: RunRecord,
+        compiled: Any,
+        message: Any,
+        spec: str,
+        ctx: RunContext,
+        live: _Live,
+        on_event: Callable[[TraceEvent], None] | None,
+    ) -> None:
+        pump = asyncio.create_task(self._pump(record.id, ctx, live, on_event))
+        status, ending, output, error, usage = "failed", "failed", None, "", {}
+        try:
+            async with self._slots:
+                try:
+                    model = self._model(spec) if any("model" in s.needs for s in compiled.specs.values()) else None
+                    result = await compiled.run(message, model=model, ctx=ctx)
+                    status = "finished"
+                    ending, error, usage = result.ending, result.error, result.usage
+                    output = result.output.model_dump(mode="json") if result.output is not None else None
+                except asyncio.CancelledError:
+                    error = "cancelled: the server stopped"
+                    raise
+                except Exception as exc:  # a set-up failure (model unavailable, …): the run fails, the server lives
+                    error = f"{type(exc).__name__}: {exc}"
+                    usage = ctx.ledger.as_dict()
+        finally:
+            ctx.tracer.close()
+            await asyncio.shield(pump)
+            self.store.finish_run(record.id, status=status, ending=ending, output=output, usage=usage, error=error)
+            live.done = True
+            live.notify()
+            self._live.pop(record.id, None)
+
+    async def _pump(
+        self, run_id: str, ctx: RunContext, live: _Live, on_event: Callable[[TraceEvent], None] | None
+    ) -> None:
+        async for event in ctx.tracer.stream():
+            text = TRACE_EVENT.dump_json(event).decode()
+            seq = len(live.events)
+            live.events.append(text)
+            live.notify()
+            self.store.add_events(run_id, seq, [text])
+            if on_event is not None:
+                on_event(event)
+
+    async def events(
+        self, run_id: str, after: int = -1, heartbeat: float | None = None
+    ) -> AsyncIterator[tuple[int, str]]:
+        """``(seq, event JSON)`` of a run from ``after + 1``: stored, then live until the run ends.  With
+        ``heartbeat``, ``(-1, "")`` comes whenever that many seconds pass without an event."""
+        live = self._live.get(run_id)
+        if live is None:
+            for i, text in enumerate(self.store.events(run_id, after)):
+                yield after + 1 + i, text
+            return
+        seq = after + 1
+        while True:
+            waiter = live.changed
+            while seq < len(live.events):
+                yield seq, live.events[seq]
+                seq += 1
+            if live.done:
+                return
+            try:
+                await asyncio.wait_for(waiter.wait(), heartbeat)
+            except TimeoutError:
+                yield -1, ""
+
+    async def wait(self, run_id: str) -> RunRecord | None:
+        """The run's record once it has ended."""
+        live = self._live.get(run_id)
+        if live is not None and live.task is not None:
+            await asyncio.shield(live.task)
+        return self.store.run(run_id)
+
+    def run(self, run_id: str) -> dict[str, Any] | None:
+        """The run with its full trace (what ``GET /api/runs/{id}`` returns)."""
+        record = self.store.run(run_id)
+        if record is None:
+            return None
+        out = record.to_dict()
+        out["trace"] = [json.loads(e) for e in self.store.events(run_id)]
+        return out
+
+    def import_trace(self, text: str, conversation: str | None = None) -> RunRecord:
+        """Store a saved trace (JSON Lines, ``thinkgraph run --trace``) as a run to replay in the same view."""
+        events: list[TraceEvent] = []
+        for no, line in enumerate(text.splitlines(), 1):
+            if not line.strip():
+                continue
+            try:
+                events.append(TRACE_EVENT.validate_json(line))
+            except ValueError as exc:
+                raise BadRequest(f"trace line {no}: not a trace event ({str(exc).splitlines()[0]})") from exc
+        if not events:
+            raise BadRequest("the trace file has no events")
+        started = next((e for e in events if isinstance(e, RunStarted)), None)
+        finished = next((e for e in reversed(events) if isinstance(e, RunFinished)), None)
+        run_id = new_id(12)
+        conversation = conversation or new_id(12)
+        inputs = started.inputs if started else {}
+        self.store.new_conversation(conversation, "replay: " + _title(inputs))
+        self.store.add_run(
+            RunRecord(
+                id=run_id,
+                conversation=conversation,
+                workflow=started.workflow if started else "(trace)",
+                model="(replay)",
+                input=inputs,
+                status="replay",
+                created=time.time(),
+            )
+        )
+        self.store.add_events(run_id, 0, [TRACE_EVENT.dump_json(e).decode() for e in events])
+        result = finished.output if finished else {}
+        self.store.finish_run(
+            run_id,
+            status="replay",
+            ending=finished.ending if finished else "",
+            output=result.get("output"),
+            usage=result.get("usage") or {},
+            error=str(result.get("error") or ""),
+        )
+        record = self.store.run(run_id)
+        assert record is not None
+        return record
+
+    async def aclose(self) -> None:
+        """Cancel runs in flight (stored as failed) and close the models this manager loaded."""
+        tasks = [live.task for live in self._live.values() if live.task is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        for model in self._loaded.values():
+            close = getattr(model, "aclose", None)
+            if close is not None:
+                await close()
+        self._loaded.clear()
+
+
+def _title(input: dict[str, Any]) -> str:
+    for key in ("conclusion", "question", "text", "prompt"):
+        value = input.get(key)
+        if isinstance(value, str) and value.strip():
+            return value.strip()[:120]
+    return json.dumps(input)[:120]
+
+
+def _describe(name: str, source: str, wf: Any) -> dict[str, Any]:
+    from thinkgraph.messages import message_type
+
+    try:
+        schema = message_type(wf.input).model_json_schema()
+    except Exception:  # an input kind from a plugin that is not loaded
+        schema = {}
+    return {
+        "name": name,
+        "source": source,
+        "description": getattr(wf, "description", "") or "",
+        "input": wf.input,
+        "input_schema": schema,
+        "output": wf.output or "",
+        "graph": graph_of(wf),
+    }
+
+
+def graph_of(wf: Any) -> dict[str, Any]:
+    """A workflow's graph as plain data for drawing: nodes (name, type), edges and routes, start nodes."""
+    data = wf.to_dict()
+    nodes = [{"id": name, "use": entry["use"]} for name, entry in data["nodes"].items()]
+    edges: list[dict[str, str]] = []
+    for e in data.get("edges", []):
+        sources = e["from"] if isinstance(e["from"], list) else [e["from"]]
+        edges += [{"from": s, "to": e["to"], "label": "join" if len(sources) > 1 else ""} for s in sources]
+    for r in data.get("routes", []):
+        for value, target in r["cases"].items():
+            edges.append({"from": r["from"], "to": target, "label": f"{r['on']}={value}"})
+        if r.get("default"):
+            edges.append({"from": r["from"], "to": r["default"], "label": "default"})
+    start = data.get("start")
+    if not start:
+        targets = {e["to"] for e in edges}
+        start = [n["id"] for n in nodes if n["id"] not in targets][:1] or [n["id"] for n in nodes[:1]]
+    return {"nodes": nodes, "edges": edges, "start": start if isinstance(start, list) else [start]}

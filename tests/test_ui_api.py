@@ -1,0 +1,227 @@
+"""The chat interface's HTTP API against a real ``thinkgraph serve`` process and a real loopback model server:
+runs stream as Server-Sent Events, are stored, survive a restart, replay from a trace file; bad requests get
+clear errors; the server refuses what it must (no token, foreign Host, other origins)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from openai_stub import OpenAIStub, error
+from ui_support import PROBLEM, ROOT, Server, free_port, linc_handler, sse
+
+pytest.importorskip("starlette")
+pytest.importorskip("uvicorn")
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub(linc_handler) as s:
+        yield s
+
+
+@pytest.fixture(scope="module")
+def server(stub: OpenAIStub, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    store = tmp_path_factory.mktemp("ui") / "ui.sqlite"
+    with Server(store, "--model", f"openai:stub@{stub.base_url}", "--workflows", str(ROOT / "examples")) as s:
+        yield s
+
+
+def _run(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    r = client.post("/api/runs", json=body)
+    assert r.status_code == 201, r.text
+    return dict(r.json())
+
+
+def test_a_linc_run_streams_its_trace_live_then_is_stored_with_its_answer(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        created = _run(client, {"workflow": "linc", "input": PROBLEM})
+        events, end = sse(client, f"/api/runs/{created['run_id']}/events")
+        assert [e["id"] for e in events] == list(range(len(events)))
+        kinds = [e["kind"] for e in events]
+        assert kinds[0] == "run_started" and kinds[-1] == "run_finished"
+        for kind in ("node_started", "node_finished", "model_request", "model_response", "tool_call"):
+            assert kind in kinds
+        started = [e["node"] for e in events if e["kind"] == "node_started"]
+        assert started == ["translate", "prove", "vote"]
+        assert end["status"] == "finished" and end["ending"] == "answered"
+        assert end["output"]["value"] == "False" and end["output"]["status"] == "verified"
+
+        run = client.get(f"/api/runs/{created['run_id']}").json()
+        assert run["input"]["conclusion"] == PROBLEM["conclusion"]
+        assert run["output"]["evidence"]["verdict"]["certificate"]["premises_used"]  # the unsat core
+        assert run["usage"]["total"]["calls"] >= 5
+        assert [e["kind"] for e in run["trace"]] == kinds
+
+        # a late viewer resumes after the last event it saw
+        rest, end2 = sse(client, f"/api/runs/{created['run_id']}/events", headers={"Last-Event-ID": "4"})
+        assert [e["id"] for e in rest] == list(range(5, len(events)))
+        assert end2["run_id"] == created["run_id"]
+
+        # a follow-up in the same conversation; the history lists both
+        second = _run(client, {"workflow": "linc", "input": PROBLEM, "conversation": created["conversation"]})
+        assert second["conversation"] == created["conversation"]
+        sse(client, f"/api/runs/{second['run_id']}/events")
+        in_conversation = client.get("/api/runs", params={"conversation": created["conversation"]}).json()
+        assert [r["run_id"] for r in in_conversation] == [created["run_id"], second["run_id"]]
+        history = client.get("/api/runs").json()
+        assert history[0]["run_id"] == second["run_id"]
+        conversations = client.get("/api/conversations").json()
+        assert conversations[0]["id"] == created["conversation"] and conversations[0]["runs"] == 2
+        assert conversations[0]["title"] == PROBLEM["conclusion"]
+
+
+def test_runs_and_their_traces_survive_a_restart(stub: OpenAIStub, tmp_path: Path) -> None:
+    store = tmp_path / "ui.sqlite"
+    spec = f"openai:stub@{stub.base_url}"
+    with Server(store, "--model", spec) as first, httpx.Client(base_url=first.base, timeout=30) as client:
+        created = _run(client, {"workflow": "linc", "input": PROBLEM})
+        events, _end = sse(client, f"/api/runs/{created['run_id']}/events")
+        before = client.get(f"/api/runs/{created['run_id']}").json()
+    with Server(store, "--model", spec) as second, httpx.Client(base_url=second.base, timeout=30) as client:
+        after = client.get(f"/api/runs/{created['run_id']}").json()
+        assert after == before
+        replayed, end = sse(client, f"/api/runs/{created['run_id']}/events")
+        assert replayed == events and end["status"] == "finished"
+
+
+def test_a_saved_trace_opens_as_a_run_in_the_same_view(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        created = _run(client, {"workflow": "linc", "input": PROBLEM})
+        sse(client, f"/api/runs/{created['run_id']}/events")
+        trace = client.get(f"/api/runs/{created['run_id']}").json()["trace"]
+        jsonl = "\n".join(json.dumps(e) for e in trace) + "\n"
+        r = client.post("/api/traces", content=jsonl.encode())
+        assert r.status_code == 201, r.text
+        replay = client.get(f"/api/runs/{r.json()['run_id']}").json()
+        assert replay["status"] == "replay" and replay["workflow"] == "linc"
+        assert replay["trace"] == trace
+        assert replay["output"]["value"] == "False" and replay["ending"] == "answered"
+
+        bad = client.post("/api/traces", content=jsonl.encode() + b'{"kind": "nonsense"}\n')
+        assert bad.status_code == 400 and f"line {len(trace) + 1}" in bad.json()["error"]
+        assert client.post("/api/traces", content=b"").status_code == 400
+        assert client.post("/api/traces", content=b"\xff\xfe").status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "says"),
+    [
+        ({"workflow": "nope", "input": PROBLEM}, 404, "unknown workflow 'nope'"),
+        ({"workflow": "../../etc/passwd", "input": PROBLEM}, 404, "unknown workflow"),
+        ({"workflow": "linc", "input": {"premises": ["A."]}}, 400, "conclusion"),
+        ({"workflow": "linc", "input": "All men are mortal."}, 400, "JSON object"),
+        ({"workflow": "linc", "input": PROBLEM, "model": "openai:gpt-4o@https://api.example.com/v1"}, 403, "offered"),
+        ({"workflow": "linc", "input": PROBLEM, "model": "local:/etc/passwd"}, 403, "offered"),
+        ({"workflow": "linc", "input": PROBLEM, "extra": 1}, 400, "unknown field"),
+        ({"workflow": 3, "input": PROBLEM}, 400, "name of a workflow"),
+        ([1, 2], 400, "JSON object"),
+    ],
+)
+def test_bad_requests_get_a_clear_error_and_nothing_runs(server: Server, body: Any, status: int, says: str) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        before = len(client.get("/api/runs").json())
+        r = client.post("/api/runs", json=body)
+        assert r.status_code == status, r.text
+        assert says in r.json()["error"]
+        assert len(client.get("/api/runs").json()) == before
+
+
+def test_malformed_bodies_unknown_runs_and_oversized_inputs(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        r = client.post("/api/runs", content=b"{not json", headers={"content-type": "application/json"})
+        assert r.status_code == 400 and "not JSON" in r.json()["error"]
+        assert client.get("/api/runs/nope").status_code == 404
+        assert client.get("/api/runs/nope/events").status_code == 404
+        assert client.get("/api/runs/x/events", params={"after": "abc"}).status_code in (400, 404)
+        big = {**PROBLEM, "premises": ["All cats are animals."] * 20_000}
+        assert client.post("/api/runs", json={"workflow": "linc", "input": big}).status_code == 413
+
+
+def test_workflows_lists_built_ins_and_yaml_files_with_input_schema_and_graph(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        workflows = {w["name"]: w for w in client.get("/api/workflows").json()}
+        assert {"linc", "cot", "auto", "ensemble"} <= set(workflows)
+        linc = workflows["linc"]
+        assert linc["input"] == "problem" and "premises" in linc["input_schema"]["properties"]
+        assert [n["id"] for n in linc["graph"]["nodes"]] == ["translate", "prove", "vote"]
+        assert {"from": "translate", "to": "prove", "label": ""} in linc["graph"]["edges"]
+        yaml_names = {p.stem for p in (ROOT / "examples").glob("*.yaml")}
+        assert yaml_names & set(workflows)
+        models = client.get("/api/models").json()
+        assert models["default"].startswith("openai:stub@")
+
+
+def test_a_model_that_fails_ends_the_run_as_failed_and_the_server_lives_on(tmp_path: Path) -> None:
+    with OpenAIStub(lambda body: error(400, "this model refuses")) as bad:
+        with Server(tmp_path / "ui.sqlite", "--model", f"openai:bad@{bad.base_url}") as server:
+            with httpx.Client(base_url=server.base, timeout=30) as client:
+                created = _run(client, {"workflow": "linc", "input": PROBLEM})
+                events, end = sse(client, f"/api/runs/{created['run_id']}/events")
+                assert end["ending"] in ("failed", "abstained")
+                assert any(e["kind"] in ("node_failed", "model_response") for e in events)
+                assert client.get("/api/health").json() == {"ok": True}
+
+
+# ----------------------------------------------------------------------------- refusals
+
+
+def test_a_non_loopback_bind_without_a_token_is_refused_before_binding() -> None:
+    port = free_port()
+    out = subprocess.run(
+        [sys.executable, "-m", "thinkgraph.cli", "serve", "--host", "0.0.0.0", "--port", str(port)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={k: v for k, v in __import__("os").environ.items() if k != "THINKGRAPH_TOKEN"},
+    )
+    assert out.returncode == 2
+    assert "refusing to bind 0.0.0.0 without a token" in out.stderr
+
+
+def test_with_a_token_every_request_needs_it(stub: OpenAIStub, tmp_path: Path) -> None:
+    spec = f"openai:stub@{stub.base_url}"
+    with Server(tmp_path / "ui.sqlite", "--model", spec, "--token", "s3cret", host="0.0.0.0") as server:
+        with httpx.Client(base_url=server.base, timeout=30) as client:
+            for path in ("/", "/api/runs", "/api/workflows", "/static/app.js", "/api/runs/x/events"):
+                r = client.get(path)
+                assert r.status_code == 401, path
+                assert r.headers["www-authenticate"] == "Bearer"
+            assert client.get("/api/runs", headers={"Authorization": "Bearer wrong"}).status_code == 401
+            assert client.post("/api/runs", json={"workflow": "linc", "input": PROBLEM}).status_code == 401
+            ok = client.get("/api/runs", headers={"Authorization": "Bearer s3cret"})
+            assert ok.status_code == 200
+            created = client.post(
+                "/api/runs", json={"workflow": "linc", "input": PROBLEM}, headers={"Authorization": "Bearer s3cret"}
+            )
+            assert created.status_code == 201
+            # a browser opens /?token=… once and gets a same-site cookie
+            page = client.get("/", params={"token": "s3cret"})
+            assert page.status_code == 200 and "HttpOnly" in page.headers["set-cookie"]
+            assert client.get("/api/runs").status_code == 200  # the client kept the cookie
+            assert client.get("/", params={"token": "wrong"}).status_code in (200, 401)
+
+
+def test_foreign_host_headers_and_cross_origin_writes_are_refused(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        for host in ("evil.example", f"evil.example:{server.port}", "127.0.0.1.evil.example"):
+            r = client.get("/api/runs", headers={"Host": host})
+            assert r.status_code == 421, host
+        assert client.get("/api/runs", headers={"Host": f"localhost:{server.port}"}).status_code == 200
+        body = {"workflow": "linc", "input": PROBLEM}
+        assert client.post("/api/runs", json=body, headers={"Origin": "http://evil.example"}).status_code == 403
+        assert client.post("/api/runs", json=body, headers={"Origin": "null"}).status_code == 403
+        assert client.post("/api/runs", json=body, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        assert client.post("/api/traces", content=b"x", headers={"Origin": "http://evil.example"}).status_code == 403
+        same = client.post("/api/runs", json=body, headers={"Origin": server.base})
+        assert same.status_code == 201
+        page = client.get("/")
+        assert "script-src 'self'" in page.headers["content-security-policy"]
+        assert page.headers["x-content-type-options"] == "nosniff"
