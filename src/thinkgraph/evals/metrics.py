@@ -11,12 +11,12 @@
 
 from __future__ import annotations
 
-import math
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
 
 from thinkgraph.evals.store import Row
+from thinkgraph.search.estimators import pass_at_k  # the estimator lives with repeated sampling
 
 
 def normalize(value: Any, answer_type: str) -> Any:
@@ -36,19 +36,6 @@ def normalize(value: Any, answer_type: str) -> Any:
         text = str(value).strip().lower()
         return {"unknown": "uncertain"}.get(text, text)
     return value
-
-
-def pass_at_k(n: int, c: int, k: int) -> float:
-    """Unbiased pass@k: the chance that at least one of k samples drawn without replacement from n
-    (c of them correct) is correct: 1 - C(n-c, k) / C(n, k)."""
-    if n <= 0 or k <= 0 or k > n:
-        raise ValueError(f"pass@k needs 0 < k <= n, got n={n}, k={k}")
-    if c < 0 or c > n:
-        raise ValueError(f"pass@k needs 0 <= c <= n, got c={c}, n={n}")
-    if n - c < k:
-        return 1.0
-    # the product form avoids huge binomials: prod_{i=n-c+1}^{n} (1 - k/i)
-    return 1.0 - math.prod(1.0 - k / i for i in range(n - c + 1, n + 1))
 
 
 def risk_coverage(rows: Sequence[Row], points: int = 50) -> tuple[list[dict[str, float]], float | None]:
