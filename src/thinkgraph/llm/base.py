@@ -61,23 +61,67 @@ class TokenLogprob(BaseModel):
 
 
 class Completion(BaseModel):
+    """One sample.  ``cached``: served from a cache (:mod:`thinkgraph.llm.cache`), not drawn by this call."""
+
     model_config = ConfigDict(frozen=True)
     text: str
     finish_reason: str = "stop"
     logprobs: tuple[TokenLogprob, ...] | None = None
+    cached: bool = False
 
 
 class ChatResponse(BaseModel):
+    """The samples of one call.  ``usage`` covers every sample, cached ones at what they cost when they were
+    drawn (so a rerun from a cache accounts, and meets budgets, exactly like the first run);
+    ``cached_usage`` is that cached part, and ``cached`` counts the cached samples."""
+
     model_config = ConfigDict(frozen=True)
     model: str
     choices: tuple[Completion, ...]
     usage: Usage = Usage()
     seconds: float = 0.0
     cost: float | None = None
+    cached_usage: Usage = Usage()
 
     @property
     def texts(self) -> list[str]:
         return [c.text for c in self.choices]
+
+    @property
+    def cached(self) -> int:
+        """How many of the samples came from a cache."""
+        return sum(1 for c in self.choices if c.cached)
+
+
+def sample_slice(request: ChatRequest, start: int, count: int) -> ChatRequest:
+    """The request for samples ``start .. start + count - 1`` of ``request``.
+
+    A seeded request's sample ``i`` is drawn with seed ``seed + i`` whenever samples are split over requests,
+    so the slice's seed is ``seed + start``: asking for the samples after the first ``start`` never draws
+    copies of samples ``0 .. count - 1`` (a cache that holds 8 samples asks for samples 8..11 this way)."""
+    update: dict[str, Any] = {"n": count}
+    if request.seed is not None:
+        update["seed"] = request.seed + start
+    return request.model_copy(update=update)
+
+
+def merge_responses(model: str, parts: Sequence[ChatResponse], seconds: float) -> ChatResponse:
+    """The responses of consecutive sample slices as one response (choices in order, usage and cost summed)."""
+    costs = [p.cost for p in parts if p.cost is not None]
+    return ChatResponse(
+        model=model,
+        choices=tuple(c for p in parts for c in p.choices),
+        usage=Usage(
+            prompt_tokens=sum(p.usage.prompt_tokens for p in parts),
+            completion_tokens=sum(p.usage.completion_tokens for p in parts),
+        ),
+        seconds=seconds,
+        cost=sum(costs) if costs else None,
+        cached_usage=Usage(
+            prompt_tokens=sum(p.cached_usage.prompt_tokens for p in parts),
+            completion_tokens=sum(p.cached_usage.completion_tokens for p in parts),
+        ),
+    )
 
 
 def logprobs_from_openai(raw: dict[str, Any] | None) -> tuple[TokenLogprob, ...] | None:
@@ -220,6 +264,27 @@ def capabilities_of(model: object) -> frozenset[str]:
             break
         model, seen = inner, seen + 1
     return CAPABILITIES
+
+
+def _through_wrappers(model: object, attr: str) -> Any:
+    """``attr`` of ``model`` or of the first backend under it (wrappers keep theirs in ``inner``)."""
+    for _ in range(16):
+        found = getattr(model, attr, None)
+        if found is not None:
+            return found
+        model = getattr(model, "inner", None)
+        if model is None:
+            break
+    return None
+
+
+def warmup(model: object) -> None:
+    """Start what ``model`` needs before its first call — imports, an HTTP client, a server process — without
+    waiting for it, so the first request does not pay for it.  Calls the backend's optional ``warmup()``
+    (found through wrappers); :func:`~thinkgraph.llm.load_model` calls it for every model it builds."""
+    start = _through_wrappers(model, "warmup")
+    if callable(start):
+        start()
 
 
 # ----------------------------------------------------------------------------- protocol
