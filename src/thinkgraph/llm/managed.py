@@ -1,5 +1,9 @@
 """Wraps any :class:`ChatModel` with retries, a concurrency limit, the usage ledger and tracing.
 
+Samples a cache served (:class:`~thinkgraph.llm.cache.CachedModel`) are accounted like drawn ones, at what they
+cost when drawn, so a rerun from the cache meets the same budgets; a ``Note`` after the call's ``ModelResponse``
+says which samples came from the cache.
+
 Retries use tenacity and happen only for :class:`RetryableModelError` (rate limit, timeout, 5xx,
 connection reset), honouring the server's ``Retry-After``; every other error propagates at once.
 """
@@ -14,8 +18,14 @@ import weakref
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, stop_after_attempt
 
 from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, ModelError, RetryableModelError
-from thinkgraph.messages import ModelRequest, ModelResponse
+from thinkgraph.messages import ModelRequest, ModelResponse, Note
 from thinkgraph.runtime import RunContext, RunContextMismatch, current_node, current_run, new_id
+
+
+def _cache_note(response: ChatResponse, call_id: str) -> str:
+    n, cached = len(response.choices), response.cached
+    which = "all" if cached == n else "samples " + ", ".join(str(i) for i, c in enumerate(response.choices) if c.cached)
+    return f"cache: {cached} of {n} samples of call {call_id} from the cache ({which})"
 
 
 class _RetryAfterOrBackoff:
@@ -126,6 +136,8 @@ class ManagedModel:
                 call_id=call_id, model=self.name, texts=tuple(response.texts), usage=response.usage, seconds=seconds
             )
         )
+        if response.cached:  # the ledger counts cached samples like drawn ones, so a rerun accounts alike
+            tracer.emit(Note(text=_cache_note(response, call_id)))
         return response
 
     async def _retry(self, request: ChatRequest, first: RetryableModelError, ctx: RunContext) -> ChatResponse:
