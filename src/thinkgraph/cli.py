@@ -180,7 +180,7 @@ def cmd_ask(args: argparse.Namespace) -> int:
         print(f"Conclusion: {problem.conclusion}", file=sys.stderr)
     _check_trace_path(args.trace)
     config = _config(args)
-    model = load_model(args.model)
+    model = load_model(args.model, cache=args.cache)
     ctx = RunContext()
     on_event = None if args.quiet else (lambda e: _compact(e, sys.stderr))
     start = time.perf_counter()
@@ -310,7 +310,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if args.model or needs_model:
         from thinkgraph.llm import load_model
 
-        model = load_model(args.model or "local")
+        model = load_model(args.model or "local", cache=args.cache)
     from thinkgraph.runtime import Budget, Ledger
 
     budget = Budget(max_calls=args.max_calls, max_tokens=args.max_tokens, max_seconds=args.max_seconds)
@@ -480,7 +480,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
     overrides = {**config_overrides(args.workflow, _config(args)), **_overrides(args.set or [])}
     compiled = resolve(args.workflow, overrides)
     # the model's concurrency limit follows --concurrency (one wrapper shared by every problem)
-    model = ManagedModel(load_model(args.model), max_concurrency=max(8, args.concurrency))
+    model = ManagedModel(load_model(args.model, cache=args.cache), max_concurrency=max(8, args.concurrency))
     say = (lambda text: print(text, file=sys.stderr)) if not args.json else (lambda text: None)
     try:
         summary = evaluate(
@@ -558,7 +558,16 @@ def _float_in(low: float, high: float, *, open_low: bool = False) -> Any:
     return parse
 
 
+def _cache_arg(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--cache",
+        metavar="PATH",
+        help="SQLite sample cache: samples are stored by request and sample index, and a rerun sends no request",
+    )
+
+
 def _model_args(p: argparse.ArgumentParser) -> None:
+    _cache_arg(p)
     p.add_argument(
         "--model",
         "-m",
@@ -661,6 +670,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("workflow", help="linc, cot, auto, ensemble, or a path to a YAML workflow")
     run.add_argument("--input", "-i", help="the input message: a JSON file, or JSON text such as '{\"premises\": …}'")
     run.add_argument("--model", "-m", help="default model spec for nodes that need one (default: local)")
+    _cache_arg(run)
     run.add_argument(
         "--set",
         action="append",
