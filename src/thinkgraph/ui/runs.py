@@ -245,37 +245,61 @@ class RunManager:
     async def _pump(
         self, run_id: str, ctx: RunContext, live: _Live, on_event: Callable[[TraceEvent], None] | None
     ) -> None:
+        # Viewers are woken per event; the store is written in batches: everything that arrived while the
+        # loop was busy goes in one transaction, scheduled for when this pump next waits for an event.
+        loop = asyncio.get_running_loop()
+        pending: list[str] = []
+        first = 0
+
+        def flush() -> None:
+            nonlocal pending, first
+            batch, pending = pending, []
+            if batch:
+                self.store.add_events(run_id, first, batch)
+                first += len(batch)
+
         async for event in ctx.tracer.stream():
             text = TRACE_EVENT.dump_json(event).decode()
-            seq = len(live.events)
             live.events.append(text)
+            if not pending:
+                loop.call_soon(flush)
+            pending.append(text)
             live.notify()
-            self.store.add_events(run_id, seq, [text])
             if on_event is not None:
                 on_event(event)
+        flush()
 
-    async def events(
+    async def event_batches(
         self, run_id: str, after: int = -1, heartbeat: float | None = None
-    ) -> AsyncIterator[tuple[int, str]]:
-        """``(seq, event JSON)`` of a run from ``after + 1``: stored, then live until the run ends.  With
-        ``heartbeat``, ``(-1, "")`` comes whenever that many seconds pass without an event."""
+    ) -> AsyncIterator[list[tuple[int, str]]]:
+        """Batches of ``(seq, event JSON)`` from ``after + 1``: all that are there, then each time more arrive,
+        until the run ends.  With ``heartbeat``, an empty batch whenever that many seconds pass quietly."""
         live = self._live.get(run_id)
         if live is None:
-            for i, text in enumerate(self.store.events(run_id, after)):
-                yield after + 1 + i, text
+            stored = self.store.events(run_id, after)
+            if stored:
+                yield [(after + 1 + i, text) for i, text in enumerate(stored)]
             return
         seq = after + 1
         while True:
             waiter = live.changed
-            while seq < len(live.events):
-                yield seq, live.events[seq]
-                seq += 1
+            if seq < len(live.events):
+                batch = [(i, live.events[i]) for i in range(seq, len(live.events))]
+                seq += len(batch)
+                yield batch
+                continue
             if live.done:
                 return
             try:
                 await asyncio.wait_for(waiter.wait(), heartbeat)
             except TimeoutError:
-                yield -1, ""
+                yield []
+
+    async def events(self, run_id: str, after: int = -1) -> AsyncIterator[tuple[int, str]]:
+        """``(seq, event JSON)`` of a run from ``after + 1``: stored, then live until the run ends."""
+        async for batch in self.event_batches(run_id, after):
+            for item in batch:
+                yield item
 
     async def wait(self, run_id: str) -> RunRecord | None:
         """The run's record once it has ended."""

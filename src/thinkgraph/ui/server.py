@@ -260,8 +260,11 @@ class _Api:
 
         async def stream() -> AsyncIterator[bytes]:
             yield b"retry: 1000\n\n"
-            async for seq, text in manager.events(run_id, start, heartbeat=15.0):
-                yield f"id: {seq}\ndata: {text}\n\n".encode() if seq >= 0 else b": keep-alive\n\n"
+            async for batch in manager.event_batches(run_id, start, heartbeat=15.0):
+                if not batch:
+                    yield b": keep-alive\n\n"
+                    continue
+                yield "".join(f"id: {seq}\ndata: {text}\n\n" for seq, text in batch).encode()
             record = manager.store.run(run_id)
             end = json.dumps(record.to_dict() if record else {})
             yield f"event: end\ndata: {end}\n\n".encode()

@@ -91,7 +91,7 @@ function buildFields(wf) {
   const required = new Set(schema.required || []);
   const fields = [];
   for (const [name, prop] of Object.entries(props)) {
-    if (name === "kind") continue;
+    if (name === "kind" || name === "id" || name === "gold") continue;
     const list = prop.type === "array" || (prop.anyOf || []).some((p) => p.type === "array");
     const label = list ? `${name} (one per line)` : name;
     const multi = list || /premise|question|text|prompt|problem|statement/.test(name);
@@ -261,10 +261,13 @@ class RunCard {
       case "model_request": {
         const body = el("div", { class: "call-body" });
         for (const m of e.messages) body.append(el("div", { class: `msg ${m.role}` }, el("div", { class: "role", text: m.role }), pre(m.content)));
-        const params = Object.keys(e.params || {}).length ? ` ${JSON.stringify(e.params)}` : "";
+        const p = e.params || {};
+        const brief = ["n", "temperature", "max_tokens"].filter((k) => k in p).map((k) => `${k}=${p[k]}`).join(" ");
+        if (Object.keys(p).length) body.prepend(fold([el("span", { class: "muted", text: "request parameters" })], jsonView(p), false));
         const reply = el("div", { class: "reply pending", text: "waiting for the model…" });
         body.append(reply);
-        const head = el("span", { class: "call-head", text: `model call · ${e.model}${params}` });
+        const last = e.messages.length ? e.messages[e.messages.length - 1].content.trim().split("\n").pop() : "";
+        const head = el("span", { class: "call-head" }, `model call · ${e.model} ${brief} · `, el("span", { class: "muted", text: last.slice(0, 80) }));
         const d = fold([head], body, false, "call");
         d.dataset.call = e.call_id;
         d._reply = reply;
@@ -282,7 +285,7 @@ class RunCard {
         box.append(el("div", { class: "muted", text: `${secs(e.seconds)} · ${u.prompt_tokens || 0} prompt + ${u.completion_tokens || 0} completion tokens` }));
         if (d) {
           d._reply.replaceWith(box);
-          d._head.textContent += ` · ${secs(e.seconds)}${e.error ? " · error" : ""}`;
+          d._head.append(` · ${secs(e.seconds)}${e.error ? " · error" : ""}`);
         } else s.body.append(box);
         break;
       }
