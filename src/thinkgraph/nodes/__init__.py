@@ -11,9 +11,13 @@ cot.vote           problem, rationales                   answer
 route.classify     problem                               route
 human.approve      answer                                answer, review
 answers.combine    problem, answer[] (parallel branches)  answer
+search.*           problem | question                    answer | search_answer
 =================  ====================================  =========================
+
+``search.*`` (inference-time search and sampling, :mod:`thinkgraph.nodes.search`): ``self_consistency``,
+``best_of_n``, ``adaptive``, ``rpc``, ``beam``, ``mcts`` and ``particles``.
 """
 
-from thinkgraph.nodes import combine, cot, human, linc, route
+from thinkgraph.nodes import combine, cot, human, linc, route, search
 
-__all__ = ["combine", "cot", "human", "linc", "route"]
+__all__ = ["combine", "cot", "human", "linc", "route", "search"]
