@@ -99,6 +99,18 @@ def test_a_question_streams_in_expands_shows_its_evidence_and_survives_a_reload(
         assert page.url == url
         assert PROBLEM["conclusion"] in page.locator("#conversation").inner_text()
         assert page.locator("#history a.current").count() == 1
+
+        # a follow-up in the same conversation that no proof settles: both countermodels are shown
+        page.fill("[name='conclusion']", "Nutty is a cat.")
+        page.click("#ask")
+        sync_api.expect(page.locator("article.run")).to_have_count(2, timeout=10_000)
+        follow_up = page.locator("article.run").nth(1)
+        follow_up.locator(".answer .badge").wait_for(timeout=30_000)
+        sync_api.expect(follow_up.locator(".answer.pending")).to_have_count(0, timeout=30_000)
+        text = follow_up.locator(".answer").inner_text()
+        assert "Uncertain" in text
+        assert "a model where the conclusion is true" in text and "a model where the conclusion is false" in text
+        assert page.locator("#history li").count() == 1  # still one conversation
         assert errors == []
 
 

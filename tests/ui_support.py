@@ -37,7 +37,7 @@ def free_port() -> int:
 def linc_handler(body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
     """Translates the example problem's sentences (as the project's translator prompt asks)."""
     sentence = str(body["messages"][-1]["content"]).split("Sentence: ")[-1]
-    formula = EXAMPLE_FORMULAS.get(sentence, "Reptile(nutty)")
+    formula = {**EXAMPLE_FORMULAS, "Nutty is a cat.": "Cat(nutty)"}.get(sentence, "Reptile(nutty)")
     return 200, {}, completion([formula] * int(body.get("n") or 1))
 
 

@@ -104,6 +104,15 @@ function buildFields(wf) {
   $("fields").replaceChildren(...fields);
 }
 
+// Put a run's input back in the form, so a follow-up question starts from it.
+function fillFields(input) {
+  for (const node of $("fields").querySelectorAll("input, textarea")) {
+    const value = input[node.name];
+    if (value === undefined || value === null) continue;
+    node.value = Array.isArray(value) ? value.join("\n") : String(value);
+  }
+}
+
 function readFields() {
   const input = {};
   for (const node of $("fields").querySelectorAll("input, textarea")) {
@@ -599,6 +608,7 @@ async function route() {
     if ([...select.options].some((o) => o.value === run.workflow)) {
       select.value = run.workflow;
       showWorkflow(run.workflow);
+      fillFields(run.input || {});
     }
     await openConversation(run.conversation, run.run_id);
   } catch (err) {
