@@ -225,3 +225,39 @@ def test_foreign_host_headers_and_cross_origin_writes_are_refused(server: Server
         page = client.get("/")
         assert "script-src 'self'" in page.headers["content-security-policy"]
         assert page.headers["x-content-type-options"] == "nosniff"
+
+
+def test_a_run_whose_server_was_killed_is_marked_lost_not_left_running(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    from thinkgraph.ui.store import UIStore
+
+    release = threading.Event()
+
+    def slow(body: dict[str, Any]) -> Any:
+        release.wait(30)
+        return linc_handler(body)
+
+    store = tmp_path / "ui.sqlite"
+    with OpenAIStub(slow) as stub:
+        spec = f"openai:stub@{stub.base_url}"
+        first = Server(store, "--model", spec)
+        with httpx.Client(base_url=first.base, timeout=30) as client:
+            run_id = _run(client, {"workflow": "linc", "input": PROBLEM})["run_id"]
+            assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"
+            # another process opening the same history (a terminal chat) leaves the live run alone
+            other = UIStore(store)
+            assert other.run(run_id).status == "running"  # type: ignore[union-attr]
+            other.close()
+        os.kill(first.proc.pid, signal.SIGKILL)
+        first.proc.wait()
+        first.stop()
+        release.set()
+        with Server(store, "--model", spec) as second, httpx.Client(base_url=second.base, timeout=30) as client:
+            run = client.get(f"/api/runs/{run_id}").json()
+            assert run["status"] == "lost" and "stopped before it finished" in run["error"]
+            assert run["trace"][0]["kind"] == "run_started"  # what was streamed before the kill is kept
+            _events, end = sse(client, f"/api/runs/{run_id}/events")
+            assert end["status"] == "lost"

@@ -276,6 +276,7 @@ class RunManager:
         until the run ends.  With ``heartbeat``, an empty batch whenever that many seconds pass quietly."""
         live = self._live.get(run_id)
         if live is None:
+            self.store.mark_lost()
             stored = self.store.events(run_id, after)
             if stored:
                 yield [(after + 1 + i, text) for i, text in enumerate(stored)]
@@ -313,6 +314,9 @@ class RunManager:
         record = self.store.run(run_id)
         if record is None:
             return None
+        if record.status == "running" and run_id not in self._live:
+            self.store.mark_lost()  # running elsewhere, or in a process that died
+            record = self.store.run(run_id) or record
         out = record.to_dict()
         out["trace"] = [json.loads(e) for e in self.store.events(run_id)]
         return out

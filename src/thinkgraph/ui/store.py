@@ -5,7 +5,10 @@ belongs to a conversation; its trace events are rows of their own, in emission o
 so a page reopened later — or after a restart — replays exactly what a live viewer saw.
 
 Lifecycle: ``UIStore(path)`` opens (creating the schema), ``close()`` closes.  Runs that were still
-running when a previous server stopped are marked ``lost`` on open: nothing is silently left "running".
+running in a process that is gone (a killed server or chat) are marked ``lost`` on open and whenever such
+a run is read through :class:`~thinkgraph.ui.runs.RunManager`: nothing is silently left "running".
+Several processes may share the file (a server and a terminal chat); each run records the process
+that runs it.
 """
 
 from __future__ import annotations
@@ -42,7 +45,8 @@ CREATE TABLE IF NOT EXISTS runs (
     usage TEXT NOT NULL DEFAULT '{}',
     error TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,
-    finished REAL
+    finished REAL,
+    owner INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS runs_by_conversation ON runs(conversation, created);
 CREATE TABLE IF NOT EXISTS events (
@@ -110,12 +114,20 @@ class UIStore:
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(_SCHEMA)
-        with self._tx() as db:
-            db.execute(
-                "UPDATE runs SET status='lost', error='the server stopped before this run finished', finished=? "
-                "WHERE status='running'",
-                (time.time(),),
-            )
+        self.mark_lost()
+
+    def mark_lost(self) -> None:
+        """Runs left 'running' by a process that is gone (a server or chat that was killed) become 'lost'.
+        Runs of a live process — another server or terminal chat sharing this file — are left alone."""
+        rows = self._query("SELECT id, owner FROM runs WHERE status='running'")
+        gone = [run_id for run_id, owner in rows if not _alive(int(owner))]
+        if gone:
+            with self._tx() as db:
+                db.executemany(
+                    "UPDATE runs SET status='lost', error='the process running it stopped before it finished', "
+                    "finished=? WHERE id=? AND status='running'",
+                    [(time.time(), run_id) for run_id in gone],
+                )
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -152,7 +164,7 @@ class UIStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs(id, conversation, workflow, model, input, status, ending, output, usage, error, "
-                "created, finished) VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created, finished, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.id,
                     run.conversation,
@@ -166,6 +178,7 @@ class UIStore:
                     run.error,
                     run.created or time.time(),
                     run.finished,
+                    os.getpid(),
                 ),
             )
 
@@ -235,6 +248,20 @@ class UIStore:
 
 
 _RUN_COLUMNS = "id, conversation, workflow, model, input, status, ending, output, usage, error, created, finished"
+
+
+def _alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
 
 
 def _run(row: tuple[Any, ...]) -> RunRecord:
