@@ -18,7 +18,7 @@ from fractions import Fraction
 Extractor = Callable[[str], str | None]
 
 _NUMBER = re.compile(r"-?\$?\s?\d[\d,]*(?:\.\d+)?(?:/\d+)?")
-_MARKED = re.compile(r"(?:####|answer\s*(?:is)?\s*[:\-]?)\s*\**\s*(-?\$?\s?\d[\d,]*(?:\.\d+)?(?:/\d+)?)", re.I)
+_MARKED = re.compile(r"(?:####|answer\s*(?:is)?\s*[:=]?)\s*\**\s*(-?\$?\s?\d[\d,]*(?:\.\d+)?(?:/\d+)?)", re.I)
 _ANSWER_LINE = re.compile(r"answer\s*(?:is)?\s*[:\-]\s*\**\s*(.+)", re.I)
 _CHOICE_MARKED = re.compile(r"answer\s*(?:is)?\s*[:\-]?\s*\**\s*\(?([A-Ha-h])\)?(?![A-Za-z])")
 _CHOICE_LONE = re.compile(r"(?<![A-Za-z])\(?([A-H])\)?(?![A-Za-z])")
