@@ -16,6 +16,17 @@ A = TypeVar("A")
 Aggregate = Literal["last", "mean", "min", "product"]
 
 
+def root_text(problem: Any) -> str:
+    """How the root of a search shows its problem: a string as it is, else its ``text`` or ``conclusion``."""
+    if isinstance(problem, str):
+        return problem
+    for name in ("text", "conclusion"):
+        value = getattr(problem, name, None)
+        if isinstance(value, str):
+            return value
+    return ""
+
+
 def merge_proposals(proposals: Sequence[Proposal[A]]) -> list[Proposal[A]]:
     """Duplicates (same :attr:`Proposal.key`) become one proposal whose prior is their summed prior; the
     priors are then normalised to sum to 1 (uniform when they sum to 0).  First-seen order is kept."""
@@ -87,4 +98,13 @@ def budget_detail(exc: BudgetExceeded) -> str:
     return f"{exc.what} limit {exc.limit:g}"
 
 
-__all__ = ["Aggregate", "aggregate", "budget_detail", "merge_proposals", "path_of", "path_scores", "result"]
+__all__ = [
+    "Aggregate",
+    "aggregate",
+    "budget_detail",
+    "merge_proposals",
+    "path_of",
+    "path_scores",
+    "result",
+    "root_text",
+]

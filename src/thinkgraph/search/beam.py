@@ -24,7 +24,15 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from thinkgraph.runtime import BudgetExceeded
-from thinkgraph.search._common import Aggregate, aggregate, budget_detail, merge_proposals, path_scores, result
+from thinkgraph.search._common import (
+    Aggregate,
+    aggregate,
+    budget_detail,
+    merge_proposals,
+    path_scores,
+    result,
+    root_text,
+)
 from thinkgraph.search.base import (
     Meter,
     SearchBudget,
@@ -151,7 +159,7 @@ async def beam_search(
     params = params or BeamParams()
     meter = Meter(budget)
     tree: SearchTree[S, A] = SearchTree("beam", tracer, search_id=search_id)
-    root = tree.add(None, None, world.init_state(problem), "")
+    root = tree.add(None, None, world.init_state(problem), root_text(problem))
     root.terminal = world.is_terminal(root.state)
     step = _Stepper(problem, world, config, tree, meter, params.aggregate)
     beams: list[TreeNode[S, A]] = [] if root.terminal else [root]
@@ -208,7 +216,7 @@ async def best_first(
     params = params or BestFirstParams()
     meter = Meter(budget)
     tree: SearchTree[S, A] = SearchTree("best_first", tracer, search_id=search_id)
-    root = tree.add(None, None, world.init_state(problem), "")
+    root = tree.add(None, None, world.init_state(problem), root_text(problem))
     root.terminal = world.is_terminal(root.state)
     step = _Stepper(problem, world, config, tree, meter, params.aggregate)
     counter = itertools.count()

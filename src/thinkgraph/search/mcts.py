@@ -4,11 +4,12 @@ over reasoning steps as in RAP, Hao et al., 2023, "Reasoning with Language Model
 
 Each iteration **selects** a path by the rule (``uct``: ``Q + c·sqrt(ln N / n)``, unvisited children first;
 ``puct``: ``Q + c·P·sqrt(N) / (1 + n)`` with the proposals' priors ``P`` and ``fpu`` as the value of an
-unvisited child), **expands** the leaf by ``children`` sampled actions (one ``propose`` call), **simulates**
-the new child (``value="evaluate"``: the config's score — self-evaluation, a verifier, a reward; or
-``value="rollout"``: play on by the rollout config's priors up to ``rollout_depth`` and score the end) and
-**backs up** the value along the path (negated at every level when ``zero_sum``, for two-player games where a
-state's value is from the side of the player who just moved).
+unvisited child) down to a leaf; a leaf visited before (or the root) is **expanded** by ``children`` sampled
+actions (one ``propose`` call) and one new child is taken; the new node is **simulated** (``value="evaluate"``:
+the config's score — self-evaluation, a verifier, a reward; or ``value="rollout"``: play on by the rollout
+config's priors up to ``rollout_depth`` and score the end) and the value is **backed up** along the path
+(negated at every level when ``zero_sum``, for two-player games where a state's value is from the side of the
+player who just moved).
 
 The answer (``final``) is the most-visited path (``visits``), the path of highest mean value (``value``) or
 the best-scored terminal state found (``best_terminal``, falling back to the most-visited path).
@@ -23,7 +24,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from thinkgraph.runtime import BudgetExceeded
-from thinkgraph.search._common import budget_detail, merge_proposals, result
+from thinkgraph.search._common import budget_detail, merge_proposals, result, root_text
 from thinkgraph.search.base import (
     Meter,
     Proposal,
@@ -156,7 +157,8 @@ class _Search(Generic[S, A]):
         node = self.tree.root
         while node.expanded and node.children and not node.terminal:
             node = select_child(node, self.params)
-        if not node.expanded and not node.terminal and node.depth < self.params.max_depth:
+        fresh = node.visits == 0 and node.parent is not None  # a new leaf is simulated before it is expanded
+        if not fresh and not node.expanded and not node.terminal and node.depth < self.params.max_depth:
             await self.expand(node)
             if node.children:
                 node = select_child(node, self.params)
@@ -195,7 +197,7 @@ async def mcts(
     params = params or MCTSParams()
     meter = Meter(budget)
     tree: SearchTree[S, A] = SearchTree("mcts", tracer, search_id=search_id, emit_updates=emit_updates)
-    root = tree.add(None, None, world.init_state(problem), "")
+    root = tree.add(None, None, world.init_state(problem), root_text(problem))
     root.terminal = world.is_terminal(root.state)
     run = _Search(problem, world, config, params, tree, meter, rollout or config)
     stop: StopReason = "done"

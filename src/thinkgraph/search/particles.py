@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, Generic, Literal, TypeVar
 
 from thinkgraph.runtime import BudgetExceeded
-from thinkgraph.search._common import Aggregate, aggregate, budget_detail, path_scores, result
+from thinkgraph.search._common import Aggregate, aggregate, budget_detail, path_scores, result, root_text
 from thinkgraph.search.base import (
     Meter,
     SearchBudget,
@@ -204,7 +204,7 @@ async def particle_filter(
     params = params or ParticleParams()
     meter = Meter(budget)
     tree: SearchTree[S, A] = SearchTree("particles", tracer, search_id=search_id)
-    root = tree.add(None, None, world.init_state(problem), "")
+    root = tree.add(None, None, world.init_state(problem), root_text(problem))
     root.terminal = world.is_terminal(root.state)
     run = _Filter(problem, world, config, params, tree, meter)
     particles: list[TreeNode[S, A]] = [root] * params.particles
