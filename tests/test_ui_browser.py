@@ -175,3 +175,35 @@ def test_a_saved_trace_replays_in_the_page(browser: Any, tmp_path: Path) -> None
         page.wait_for_selector(".answer .badge.b-verified", timeout=20_000)
         assert "(replay)" in page.locator("article.run .meta").inner_text()
         assert page.locator("details.step.done").count() == 3
+
+
+def test_a_search_tree_is_drawn_and_expands(browser: Any, tmp_path: Path) -> None:
+    from ui_support import QUESTION, arithmetic_handler
+
+    if not (ROOT / "examples" / "search_mcts.yaml").exists():
+        pytest.skip("no MCTS example workflow")
+    with (
+        OpenAIStub(arithmetic_handler) as stub,
+        Server(
+            tmp_path / "ui.sqlite", "--model", f"openai:s@{stub.base_url}", "--workflows", str(ROOT / "examples")
+        ) as srv,
+    ):
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(srv.base + "/")
+        page.wait_for_selector("body[data-ready='1']")
+        page.select_option("#workflow", "search_mcts")
+        page.fill("[name='text']", QUESTION["text"])
+        page.click("#ask")
+        sync_api.expect(page.locator(".answer.pending")).to_have_count(0, timeout=60_000)
+        tree = page.locator("details.search .tree")
+        sync_api.expect(tree).to_have_count(1)
+        page.locator("details.step[data-node='search'] > summary").click()
+        nodes = tree.locator("li")
+        assert nodes.count() >= 4
+        assert "visits" in tree.inner_text()
+        closed = tree.locator("details.tnode:not([open]) > summary")
+        if closed.count():
+            closed.first.click()
+        answer = page.locator(".answer").inner_text()
+        assert "best path" in answer and "Tom" in answer  # the path the search chose, as evidence
+        _screenshot(page, tmp_path, "ui-search.png")

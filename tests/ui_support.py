@@ -122,3 +122,27 @@ def sse(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -
                     events.append({"id": ident, **payload})
                 kind, data, ident = "message", [], None
     return events, end
+
+
+QUESTION = {"text": "Tom has 3 apples and buys 4 more. How many apples does he have now?"}
+_STEPS = (
+    ("Tom starts with 3 apples.", "He has 3 apples at first.", "Tom buys 4 apples."),
+    ("He buys 4 more, so 3 + 4.", "Adding the 4 he buys: 3 + 4 = 7.", "4 - 3 = 1."),
+    ("3 + 4 = 7.", "Answer: 7", "So he has 7 apples."),
+    ("Answer: 7", "Answer: 7", "Answer: 1"),
+)
+
+
+def arithmetic_handler(body: dict[str, Any]) -> tuple[int, dict[str, str], Any]:
+    """A small 'model' for step-by-step search over the apples question: varied next steps (one per sample),
+    and Yes/No self-evaluations that like correct arithmetic."""
+    prompt = str(body["messages"][-1]["content"])
+    n = int(body.get("n") or 1)
+    if "Reply with Yes or No" in prompt:
+        wrong = "4 - 3" in prompt or "Answer: 1" in prompt
+        return 200, {}, completion([("No" if wrong or i % 3 == 2 else "Yes") for i in range(n)])
+    so_far = prompt.split("Steps so far:", 1)[1] if "Steps so far:" in prompt else ""
+    done = sum(1 for line in so_far.splitlines() if line[:1].isdigit())
+    options = _STEPS[min(max(done, 0), len(_STEPS) - 1)]
+    seed = int(body.get("seed") or 0)
+    return 200, {}, completion([options[(seed + i) % len(options)] for i in range(n)])

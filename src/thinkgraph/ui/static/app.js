@@ -212,6 +212,7 @@ class RunCard {
     }
     for (const [k, v] of Object.entries(input)) {
       if (k === "kind" || k === "premises" || k === "gold" || k === "id" || v === "" || v === null) continue;
+      if (Array.isArray(v) && !v.length) continue;
       parts.push(el("p", { class: "q" }, el("b", { text: `${k}: ` }), typeof v === "string" ? v : JSON.stringify(v)));
     }
     this.question.replaceChildren(...parts);
@@ -411,6 +412,7 @@ const STATUS_TEXT = {
   verified: "verified — a solver proved it",
   voted: "voted — the majority of samples, no proof",
   abstained: "abstained — the evidence was not there",
+  searched: "searched — the best a search found, scored but not proved",
 };
 
 function renderOutput(ending, output) {
@@ -419,7 +421,7 @@ function renderOutput(ending, output) {
     out.push(el("div", { class: "verdict-line" }, el("span", { class: `badge b-${ending}`, text: ending })));
     return out;
   }
-  if (output.kind === "answer") return renderAnswer(ending, output);
+  if (output.kind === "answer" || ("value" in output && "status" in output)) return renderAnswer(ending, output);
   out.push(el("div", { class: "verdict-line" }, el("span", { class: `badge b-${ending}`, text: ending }), ` ${output.kind || "output"}`));
   for (const key of ["value", "answer", "text", "label"]) {
     if (typeof output[key] === "string" || typeof output[key] === "number") out.push(el("div", { class: "value", text: String(output[key]) }));
@@ -472,10 +474,21 @@ function renderAnswer(ending, a) {
     parts.push(el("h4", { text: "second checker" }));
     parts.push(el("ul", {}, ...Object.entries(ev.solver_agreement).map(([k, val]) => el("li", { text: `${k}: ${val}` }))));
   }
+  if (ev.weights && Object.keys(ev.weights).length) {
+    parts.push(el("h4", { text: "weights" }));
+    parts.push(el("table", { class: "votes" }, el("tbody", {}, ...Object.entries(ev.weights).map(([k, w]) =>
+      el("tr", {}, el("td", { text: k }), el("td", { text: Number(w).toFixed(3) }))))));
+  }
+  if (ev.path && ev.path.length) {
+    parts.push(el("h4", { text: `best path${typeof ev.path_score === "number" ? ` (score ${ev.path_score.toFixed(3)})` : ""}` }));
+    parts.push(el("ol", { class: "path" }, ...ev.path.map((step) => el("li", { text: typeof step === "string" ? step : JSON.stringify(step) }))));
+  }
+  if (ev.stop_reason) parts.push(el("div", { class: "muted", text: `stopped: ${ev.stop_reason}${ev.stop_detail ? ` (${ev.stop_detail})` : ""}` }));
   if (ev.rationales && ev.rationales.length) {
     parts.push(el("h4", { text: "the model's reasoning (not checked)" }));
     ev.rationales.forEach((r, i) => parts.push(fold([el("span", { text: `rationale ${i + 1}` })], pre(r), false)));
   }
+  if (Object.keys(ev).length) parts.push(fold([el("span", { class: "muted", text: "all evidence (JSON)" })], jsonView(ev), false));
   if (parts.length) out.push(fold([el("span", { text: "evidence" })], el("div", { class: "evidence" }, ...parts), true, "evidence-box"));
   return out;
 }
