@@ -154,3 +154,19 @@ def test_a_tournament_of_the_standard_players() -> None:
     assert [p.name for p in players] == ["random", "mcts-uniform", "model-greedy", "mcts-model-prior"]
     out = asyncio.run(tournament(TTT, players, [("mcts-model-prior", "model-greedy")], games=2, seed=0))
     assert sum(out["mcts-model-prior vs model-greedy"].values()) == 2
+
+
+def test_the_mcts_benchmark_runs_and_prints_its_figures() -> None:
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "mcts.py"
+    argv = [sys.executable, str(script), "--seconds", "0.05", "--games", "2", "--iterations", "20"]
+    out = subprocess.run([*argv, "--mcts-iterations", "100"], capture_output=True, text=True, check=True, timeout=120)
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    for key in ("mcts", "mcts_model", "mcts_traced", "beam", "particles"):
+        assert figures[f"{key}_expansions_per_s"] > 0
+    assert figures["mcts_target_ratio"] > 0 and figures["traced_overhead_ratio"] > 0
+    assert sum(figures["tictactoe"]["mcts-model-prior vs random"].values()) == 2
