@@ -6,7 +6,8 @@ pays for its client set-up, and its per-request overhead (parameter transforms, 
 concurrent requests take ~1.4× one request where this client takes ~1.1×.  TLS, proxies and the
 api.openai.com quirks stay with the SDK (:class:`~thinkgraph.llm.remote.OpenAIModel` picks).
 
-A pool belongs to the event loop it is first used in (asyncio streams do).  Failures are typed:
+A pool belongs to the event loop it is first used in (asyncio streams do); its idle connections close after
+``idle_s`` or when that loop shuts down.  Failures are typed:
 :class:`HttpConnectError` (nothing was sent, or the server closed the connection before answering),
 :class:`HttpProtocolError` (a cut-off or malformed response) and the built-in :class:`TimeoutError`.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
@@ -51,7 +53,13 @@ class HttpPool:
     """Keep-alive connections to one ``http://host:port`` server; ``request()`` from any number of tasks."""
 
     def __init__(
-        self, base_url: str, *, headers: dict[str, str] | None = None, timeout_s: float = 120.0, max_idle: int = 64
+        self,
+        base_url: str,
+        *,
+        headers: dict[str, str] | None = None,
+        timeout_s: float = 120.0,
+        max_idle: int = 64,
+        idle_s: float = 4.0,
     ) -> None:
         url = urlparse(base_url)
         if url.scheme != "http" or not url.hostname:
@@ -65,7 +73,9 @@ class HttpPool:
         self._head = "".join(f"{k}: {v}\r\n" for k, v in fixed.items()).encode("latin-1")
         self.timeout_s = timeout_s
         self.max_idle = max_idle
-        self._idle: list[_Conn] = []
+        self.idle_s = idle_s
+        self._idle: list[tuple[_Conn, float]] = []
+        self._keeper: asyncio.Task[None] | None = None
         self._closed = False
 
     async def request(
@@ -91,15 +101,38 @@ class HttpPool:
                 except BaseException:
                     _close(conn)  # unknown state (cancelled, timed out, broken): never reused
                     raise
-                if keep and not self._closed and len(self._idle) < self.max_idle:
-                    self._idle.append(conn)
+                if keep:
+                    self._park(conn)
                 else:
                     _close(conn)
                 return response
 
+    def _park(self, conn: _Conn) -> None:
+        """Keep ``conn`` for the next request.  A keeper task closes connections idle for ``idle_s`` (below common
+        servers' keep-alive timeouts) and, when its loop shuts down (``asyncio.run`` cancels it), all of them."""
+        if self._closed or len(self._idle) >= self.max_idle:
+            _close(conn)
+            return
+        self._idle.append((conn, time.monotonic()))
+        if self._keeper is None or self._keeper.done():
+            self._keeper = asyncio.get_running_loop().create_task(self._expire(), name="thinkgraph-http-idle")
+
+    async def _expire(self) -> None:
+        try:
+            while self._idle:
+                await asyncio.sleep(self.idle_s / 2)
+                cutoff = time.monotonic() - self.idle_s
+                for item in [x for x in self._idle if x[1] < cutoff]:
+                    self._idle.remove(item)
+                    _close(item[0])
+        finally:
+            idle, self._idle = self._idle, []
+            for conn, _ in idle:
+                _close(conn)
+
     async def _connection(self) -> tuple[_Conn, bool]:
         while self._idle:
-            conn = self._idle.pop()
+            conn, _ = self._idle.pop()
             if not conn[0].at_eof() and not conn[1].is_closing():
                 return conn, True
             _close(conn)
@@ -137,8 +170,10 @@ class HttpPool:
 
     async def aclose(self) -> None:
         self._closed = True
+        if self._keeper is not None and not self._keeper.done():
+            self._keeper.cancel()
         idle, self._idle = self._idle, []
-        for conn in idle:
+        for conn, _ in idle:
             _close(conn)
 
 
