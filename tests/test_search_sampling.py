@@ -36,9 +36,11 @@ from thinkgraph.search import (
     thinksum,
     vote,
 )
+from thinkgraph.search.abstain import decide
 from thinkgraph.search.adaptive import cannot_change
 from thinkgraph.search.rpc import fit_weibull_mixture, prune_low_probability
-from thinkgraph.search.sampling import Sample, draw, verifier_scorer
+from thinkgraph.search.sampling import Sample, draw
+from thinkgraph.search.scorers import verifier_scorer
 from thinkgraph.search.thinksum import combine
 from thinkgraph.testing import ScriptedModel
 
@@ -261,6 +263,12 @@ def test_abstention_decision_matches_a_hand_computation() -> None:
     assert abstention_decision(accuracy=0.01, false_positive_rate=0.0, cost_wrong=100).precision == 1.0
     with pytest.raises(ValueError):
         abstention_decision(accuracy=1.5, false_positive_rate=0.1)
+    # applied to verified samples: the first accepted answer, or abstain
+    yes = abstention_decision(accuracy=0.5, false_positive_rate=0.0, max_samples=3)
+    assert decide(yes, [False, True, True], ["1", "2", "3"]) == "2"
+    assert decide(yes, [False, False, False, True], ["1", "2", "3", "4"]) is None  # beyond the samples worth drawing
+    no = abstention_decision(accuracy=0.3, false_positive_rate=0.1, cost_wrong=5)
+    assert decide(no, [True], ["1"]) is None
 
 
 def test_thinksum_thinks_in_parallel_and_sums_probabilities() -> None:

@@ -34,7 +34,8 @@ from thinkgraph.search.particles import ParticleParams, particle_filter
 from thinkgraph.search.reasoning import LogprobScore, SelfEvaluation, StateScorer, StepConfig, StepWorld
 from thinkgraph.search.records import SearchAnswer, SearchEvidence
 from thinkgraph.search.rpc import rpc
-from thinkgraph.search.sampling import best_of_n, logprob_scorer, self_consistency, self_eval_scorer
+from thinkgraph.search.sampling import best_of_n, self_consistency
+from thinkgraph.search.scorers import logprob_scorer, self_eval_scorer
 
 ExtractorName = Literal["auto", "number", "choice", "label", "yesno", "answer_line"]
 

@@ -24,6 +24,7 @@ If the best ``EU`` is not positive the decision is to abstain at once (no sample
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 
@@ -109,4 +110,16 @@ def abstention_decision(
     return AbstentionDecision(True, k, precision, q, m, coverage, eu, why)
 
 
-__all__ = ["AbstentionDecision", "abstention_decision", "expected_utility"]
+def decide(decision: AbstentionDecision, passed: Sequence[bool], answers: Sequence[str | None]) -> str | None:
+    """Apply a decision to verified samples (e.g. a :class:`~thinkgraph.search.sampling.RepeatedResult`'s
+    ``passed`` and its samples' answers): the first accepted answer within ``decision.samples``, or None
+    (abstain) when the decision is to abstain or no sample was accepted."""
+    if not decision.answer:
+        return None
+    for ok, answer in list(zip(passed, answers, strict=True))[: decision.samples]:
+        if ok and answer is not None:
+            return answer
+    return None
+
+
+__all__ = ["AbstentionDecision", "abstention_decision", "decide", "expected_utility"]

@@ -34,7 +34,8 @@ from thinkgraph.runtime import BudgetExceeded
 from thinkgraph.search._common import budget_detail
 from thinkgraph.search.base import Meter, SearchBudget, StopReason
 from thinkgraph.search.extract import Extractor
-from thinkgraph.search.sampling import Sample, VoteResult, VoteTable, draw, vote, yes_probability
+from thinkgraph.search.sampling import Sample, VoteResult, VoteTable, draw, vote
+from thinkgraph.search.scorers import yes_probability
 
 StopRule = Literal["certain", "beta", "majority", "entropy", "self_eval"]
 

@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from thinkgraph.llm.base import ChatModel, ChatRequest
 from thinkgraph.messages import ChatMessage
 from thinkgraph.search.base import Proposal, Score, metered_chat
-from thinkgraph.search.sampling import yes_probability
+from thinkgraph.search.scorers import yes_probability
 
 STEP_SYSTEM = (
     "Solve the problem one step at a time. Each reply is exactly one short step of reasoning, on one line. "

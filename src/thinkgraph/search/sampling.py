@@ -5,7 +5,7 @@
 * :func:`self_consistency` — majority vote over the answers the samples name ("Self-Consistency Improves Chain
   of Thought Reasoning in Language Models", Wang et al., 2023), with a pluggable answer extractor;
 * :func:`best_of_n` — the sample a scorer likes best (a verifier, a reward function, self-evaluation or the
-  sample's own log-probability).
+  sample's own log-probability: see :mod:`thinkgraph.search.scorers`).
 
 The ``n`` samples are always drawn as **one** request, ``ChatRequest(n=n, temperature>0)`` (the backend splits
 it if it must), never as ``n`` copies of one sample.  Each strategy takes a :class:`SearchBudget`; when it runs
@@ -15,19 +15,19 @@ out the strategy answers from what it has, with ``stop_reason="budget_exhausted"
 from __future__ import annotations
 
 import asyncio
-import inspect
 import math
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse, capabilities_of
+from thinkgraph.llm.base import ChatModel, ChatRequest, ChatResponse
 from thinkgraph.messages import ChatMessage
 from thinkgraph.runtime import BudgetExceeded
 from thinkgraph.search._common import budget_detail
 from thinkgraph.search.base import Meter, SearchBudget, StopReason, metered_chat
 from thinkgraph.search.estimators import pass_at_k
 from thinkgraph.search.extract import Extractor
+from thinkgraph.search.scorers import Scorer, maybe_call
 
 
 @dataclass(frozen=True)
@@ -199,66 +199,7 @@ async def self_consistency(
     return VoteResult("self_consistency", table.winner, table, tuple(samples), stop, detail, meter.calls, meter.tokens)
 
 
-# ----------------------------------------------------------------------------- scorers and best-of-N
-
-Scorer = Callable[[Sample], float | Awaitable[float]]
-
-
-async def _call(fn: Callable[..., Any], *args: Any) -> Any:
-    out = fn(*args)
-    return await out if inspect.isawaitable(out) else out
-
-
-def logprob_scorer(sample: Sample) -> float:
-    """A sample's mean token log-probability (draw with ``logprobs=True``); -inf when unknown."""
-    m = sample.mean_logprob
-    return m if m is not None else -math.inf
-
-
-def verifier_scorer(check: Callable[[Sample], bool | Awaitable[bool]]) -> Scorer:
-    """A scorer from a verifier: 1.0 when it accepts the sample, 0.0 otherwise."""
-
-    async def score(sample: Sample) -> float:
-        return 1.0 if await _call(check, sample) else 0.0
-
-    return score
-
-
-async def yes_probability(model: ChatModel, messages: Sequence[ChatMessage], votes: int = 3) -> float:
-    """The model's probability that the answer to a yes/no question is "yes": from the first token's top
-    log-probabilities when the backend gives them, else the share of ``votes`` sampled replies that say yes."""
-    if "logprobs" in capabilities_of(model):
-        request = ChatRequest(messages=tuple(messages), max_tokens=3, logprobs=True, top_logprobs=5)
-        response = await metered_chat(model, request)
-        choice = response.choices[0]
-        if choice.logprobs:
-            yes = no = 0.0
-            for token, lp in (choice.logprobs[0].top or {choice.logprobs[0].token: choice.logprobs[0].logprob}).items():
-                word = token.strip().lower()
-                if word.startswith("yes"):
-                    yes += math.exp(lp)
-                elif word.startswith("no"):
-                    no += math.exp(lp)
-            if yes + no > 0:
-                return yes / (yes + no)
-        return 1.0 if choice.text.strip().lower().startswith("yes") else 0.0
-    n = max(1, votes)
-    request = ChatRequest(messages=tuple(messages), n=n, temperature=0.7 if n > 1 else 0.0, max_tokens=3)
-    texts = (await metered_chat(model, request)).texts
-    return sum(t.strip().lower().startswith("yes") for t in texts) / len(texts)
-
-
-def self_eval_scorer(model: ChatModel, question: str, votes: int = 3) -> Scorer:
-    """A scorer that asks ``model`` whether a sampled solution to ``question`` is correct (P(yes))."""
-
-    async def score(sample: Sample) -> float:
-        prompt = (
-            f"Question:\n{question}\n\nProposed solution:\n{sample.text}\n\n"
-            "Is the proposed solution correct? Reply with Yes or No only."
-        )
-        return await yes_probability(model, [ChatMessage(role="user", content=prompt)], votes)
-
-    return score
+# ----------------------------------------------------------------------------- best-of-N
 
 
 @dataclass(frozen=True)
@@ -309,7 +250,7 @@ async def best_of_n(
                 logprobs=logprobs,
                 seed=seed,
             )
-            outs = await asyncio.gather(*(_call(scorer, s) for s in samples), return_exceptions=True)
+            outs = await asyncio.gather(*(maybe_call(scorer, s) for s in samples), return_exceptions=True)
             for o in outs:
                 if isinstance(o, BudgetExceeded):
                     stop, detail = "budget_exhausted", budget_detail(o)
@@ -376,7 +317,7 @@ async def repeated_sampling(
             )
         except BudgetExceeded as exc:
             stop, detail = "budget_exhausted", budget_detail(exc)
-        checks = await asyncio.gather(*(_call(verifier, s) for s in samples))
+        checks = await asyncio.gather(*(maybe_call(verifier, s) for s in samples))
     passed = tuple(bool(c) for c in checks)
     pass_at = {k: pass_at_k(len(samples), sum(passed), k) for k in ks if 0 < k <= len(samples)}
     return RepeatedResult(tuple(samples), passed, pass_at, stop, detail, meter.calls, meter.tokens)
@@ -386,17 +327,12 @@ __all__ = [
     "BestOfNResult",
     "RepeatedResult",
     "Sample",
-    "Scorer",
     "VoteResult",
     "VoteTable",
     "best_of_n",
     "draw",
-    "logprob_scorer",
     "repeated_sampling",
     "samples_from",
     "self_consistency",
-    "self_eval_scorer",
-    "verifier_scorer",
     "vote",
-    "yes_probability",
 ]

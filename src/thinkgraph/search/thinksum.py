@@ -21,7 +21,7 @@ from thinkgraph.messages import ChatMessage
 from thinkgraph.runtime import BudgetExceeded
 from thinkgraph.search._common import budget_detail
 from thinkgraph.search.base import Meter, SearchBudget, StopReason
-from thinkgraph.search.sampling import yes_probability
+from thinkgraph.search.scorers import yes_probability
 
 _EPS = 1e-6
 
