@@ -1,7 +1,8 @@
 """One conformance suite that every :class:`~thinkgraph.llm.ChatModel` backend passes.
 
 Backends: the scripted fake, a replay of a recording (made by ``RecordingModel``), the ``openai:``
-backend (parallel ``n`` with a grammar, and native ``n`` without one, as for api.openai.com) and the
+backend (``n`` found out per server, with a grammar; native ``n`` without one, as for api.openai.com; parallel
+``n``; through the ``openai`` SDK), ``vllm:`` attached to a running server, and the
 ``litellm:`` backend against a real HTTP server on loopback (``openai_stub.fake_server``), and the real
 embedded llama.cpp backend with ``local:small`` (slow; skipped without the extra or the weights).
 
@@ -163,6 +164,12 @@ def make_backend(
         return Backend(which, load_model(f"openai:fake-model@{stub.base_url}", **caps), stub)
     if which == "openai-native-n":  # configured like api.openai.com: n in one request, no grammar
         return Backend(which, load_model(f"openai:fake-model@{stub.base_url}#native_n=on,grammar=off", **caps), stub)
+    if which == "openai-split":  # like llama.cpp: n as parallel requests
+        return Backend(which, load_model(f"openai:fake-model@{stub.base_url}#native_n=off", **caps), stub)
+    if which == "openai-sdk":  # through the openai SDK instead of the small HTTP client
+        return Backend(which, load_model(f"openai:fake-model@{stub.base_url}#client=sdk", **caps), stub)
+    if which == "vllm":  # attached to a running server (the stub reads the grammar where llama.cpp does)
+        return Backend(which, load_model(f"vllm:fake-model@{stub.base_url}", grammar_field="grammar", **caps), stub)
     if which == "litellm":
         if not HAS_LITELLM:
             pytest.skip("litellm not installed (pip install '.[litellm]')")
@@ -170,7 +177,7 @@ def make_backend(
     raise AssertionError(which)
 
 
-SERVERS = ["openai", "openai-native-n", "litellm"]
+SERVERS = ["openai", "openai-native-n", "openai-split", "openai-sdk", "vllm", "litellm"]
 ALL = ["scripted", "replay", *SERVERS, pytest.param("local", marks=pytest.mark.slow)]
 
 
