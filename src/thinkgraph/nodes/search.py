@@ -10,6 +10,7 @@ own budget does — the node answers from what it has, with ``stop_reason`` ``bu
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -193,18 +194,21 @@ async def best_of_n_node(
         seed=params.seed,
         budget=params.budget(),
     )
-    sid = record_samples(ctx.tracer, "best_of_n", item, res.samples, list(res.scores), res.answer)
+    shown = [x if math.isfinite(x) else None for x in res.scores]
+    sid = record_samples(ctx.tracer, "best_of_n", item, res.samples, shown, res.answer)
     votes: dict[str, int] = {}
     weights: dict[str, float] = {}
     for s, sc in zip(res.samples, res.scores, strict=False):
         if s.answer is not None:
             votes[s.answer] = votes.get(s.answer, 0) + 1
-            weights[s.answer] = round(max(weights.get(s.answer, float("-inf")), sc), 6)
+            if math.isfinite(sc):
+                weights[s.answer] = round(max(weights.get(s.answer, -math.inf), sc), 6)
+    finite = [x for x in res.scores if math.isfinite(x)]
     ev = SearchEvidence(
         method=f"best_of_n ({params.scorer})",
         votes=votes,
         weights=weights,
-        scores=tuple(round(x, 6) for x in res.scores),
+        scores=tuple(round(x, 6) if math.isfinite(x) else None for x in res.scores),
         samples=len(res.samples),
         failed_samples=sum(s.answer is None for s in res.samples),
         search_id=sid,
@@ -212,7 +216,7 @@ async def best_of_n_node(
         stop_detail=res.stop_detail,
         calls=res.calls,
         tokens=res.tokens,
-        reason=f"best sample {res.best.index} scored {max(res.scores):.3g}" if res.best is not None else "",
+        reason=f"best sample {res.best.index} scored {max(finite):.3g}" if res.best is not None and finite else "",
     )
     best = res.best
     return make_answer(
@@ -220,7 +224,7 @@ async def best_of_n_node(
         res.answer,
         ev,
         status="scored",
-        confidence=max(res.scores) if res.scores and params.scorer == "self_eval" else None,
+        confidence=max(finite) if finite and params.scorer == "self_eval" else None,
         rationales=[best.text] if best is not None else [],
     )
 

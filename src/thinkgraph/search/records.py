@@ -20,7 +20,7 @@ class SearchEvidence(Record):
     method: str
     votes: dict[str, int] = Field(default_factory=dict)
     weights: dict[str, float] = Field(default_factory=dict)
-    scores: tuple[float, ...] = ()
+    scores: tuple[float | None, ...] = ()  # None: not scored (the budget ran out)
     samples: int = 0
     failed_samples: int = 0
     pruned: tuple[int, ...] = ()
