@@ -168,7 +168,8 @@ def resolve_model_path(arg: str) -> tuple[Path, str]:
 
 
 class LocalModel:
-    """xllamacpp server in-process.  Loads on the first call; ``aclose`` frees it.
+    """xllamacpp server in-process.  Loads on the first call (or in the background from :meth:`warmup`, which
+    :func:`~thinkgraph.llm.load_model` calls); ``aclose`` frees it.
 
     A missing ``xllamacpp``, missing weights or a GGUF file llama.cpp cannot load raise
     :class:`ModelUnavailable` on the first call (``_ensure``) with the fix.  ``capabilities`` (default: all)
@@ -193,7 +194,23 @@ class LocalModel:
         self.name = f"local:{ALIASES.get(model, model) or 'default'}"
         self._server: Any = None
         self._lock = threading.Lock()
+        self._warming: threading.Thread | None = None
         self.load_seconds = 0.0
+
+    def warmup(self) -> None:
+        """Load the weights in a background thread now, so that the first call finds them loaded (called by
+        :func:`~thinkgraph.llm.load_model`).  A failure is left for the first call to report, with its fix."""
+        if self._server is not None or self._warming is not None:
+            return
+
+        def load() -> None:
+            try:
+                self._ensure()
+            except Exception:  # the first call raises it again, as ModelUnavailable with the fix
+                pass
+
+        self._warming = threading.Thread(target=load, name="thinkgraph-local-load", daemon=True)
+        self._warming.start()
 
     def _ensure(self) -> Any:
         with self._lock:
