@@ -20,8 +20,8 @@ honours a GBNF grammar (default for ``openai:``: off for api.openai.com, on for 
 ``litellm:``: off).  ``openai:`` only: ``native_n=on|off|auto`` whether ``n`` samples go in one request
 (``auto``, the default except on api.openai.com: try, and when the server refuses ``n`` or returns fewer
 samples, draw the rest as parallel requests and remember that for the server) and ``client=auto|direct|sdk``
-(plain ``http://`` servers get a small built-in HTTP client, the rest the ``openai`` SDK).  ``openai:`` and
-``vllm:``: ``concurrency=N``, the requests in flight at once (default 32).  Keyword arguments to
+(plain ``http://`` servers get a small built-in HTTP client, the rest the ``openai`` SDK).  All three:
+``concurrency=N``, the requests in flight at once (default 32).  Keyword arguments to
 :func:`load_model` override the spec.
 
 ``load_model(spec, cache="runs/cache.sqlite")`` wraps the model in :class:`~thinkgraph.llm.cache.CachedModel`:
@@ -118,7 +118,10 @@ _SPEC_OPTIONS: dict[str, dict[str, tuple[str, Callable[[str], object], str]]] = 
         "concurrency": ("max_concurrency", _concurrency, "concurrency=N"),
         "client": ("client", _client, "client=auto|direct|sdk"),
     },
-    "litellm": {"grammar": ("grammar", _switch, "grammar=on|off")},
+    "litellm": {
+        "grammar": ("grammar", _switch, "grammar=on|off"),
+        "concurrency": ("max_concurrency", _concurrency, "concurrency=N"),
+    },
     "vllm": {
         "grammar": ("grammar", _switch, "grammar=on|off"),
         "concurrency": ("max_concurrency", _concurrency, "concurrency=N"),

@@ -525,7 +525,8 @@ _LITELLM_PARAM_CAPS = {"stop": "stop", "seed": "seed", "response_format": "json_
 class LiteLLMModel:
     """``litellm:PROVIDER/MODEL`` through LiteLLM (imported lazily; its offline price-map fetch is disabled).
 
-    ``n`` samples are drawn as ``n`` parallel requests (seeds offset by the sample index).
+    ``n`` samples are drawn as ``n`` parallel requests (seeds offset by the sample index), at most
+    ``max_concurrency`` (default 32) in flight at once.
     ``capabilities`` starts as everything but ``grammar`` and is narrowed on the first call (or by
     :meth:`resolve_capabilities`) to what LiteLLM's provider table says the provider accepts; pass
     ``capabilities=`` to fix it.  ``grammar=True`` sends a GBNF grammar in the body field
@@ -543,9 +544,14 @@ class LiteLLMModel:
         grammar: bool = False,
         grammar_field: str = "grammar",
         capabilities: Iterable[str] | None = None,
+        max_concurrency: int = 32,
     ) -> None:
         self.model = model
         self.api_base = api_base
+        self.max_concurrency = max_concurrency
+        self._sems: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Semaphore] = (
+            weakref.WeakKeyDictionary()
+        )
         self.api_key = api_key or ("not-needed" if api_base else None)
         self.name = f"litellm:{model}" + (f"@{api_base}" if api_base else "")
         self.timeout_s = timeout_s
@@ -601,19 +607,25 @@ class LiteLLMModel:
         start = time.perf_counter()
         kw = request_kwargs(request, n=1, grammar_field=self.grammar_field)
 
+        loop = asyncio.get_running_loop()
+        sem = self._sems.get(loop)
+        if sem is None:
+            sem = self._sems[loop] = asyncio.Semaphore(self.max_concurrency)
+
         async def one(i: int) -> Any:
             args = dict(kw)
             if request.seed is not None:
                 args["seed"] = request.seed + i
             try:
-                return await litellm.acompletion(
-                    model=self.model,
-                    api_base=self.api_base,
-                    api_key=self.api_key,
-                    timeout=self.timeout_s,
-                    num_retries=0,
-                    **args,
-                )
+                async with sem:
+                    return await litellm.acompletion(
+                        model=self.model,
+                        api_base=self.api_base,
+                        api_key=self.api_key,
+                        timeout=self.timeout_s,
+                        num_retries=0,
+                        **args,
+                    )
             except Exception as exc:
                 raise map_openai_error(exc, self.name) from exc
 
