@@ -1,11 +1,12 @@
 """The model extension point: one small async-first protocol.
 
 A backend implements :class:`ChatModel`: ``await model.chat(request)`` returns ``request.n`` samples.
-Lifecycle: construct (cheap; heavy backends load lazily on the first call), call ``chat`` from any
-number of tasks, then ``aclose()``.  Backends raise only the typed errors below; anything retryable
-is a :class:`RetryableModelError` (retried by :class:`thinkgraph.llm.managed.ManagedModel`), anything
-else is final.  A backend declares which request options it can honour (``capabilities``, see
-:class:`ChatModel`) and raises :class:`UnsupportedRequest` for any other, never dropping one silently.
+Lifecycle: construct (cheap; heavy backends load lazily on the first call, or earlier from an optional
+``warmup()`` — see :func:`warmup`), call ``chat`` from any number of tasks, then ``aclose()``.  Backends
+raise only the typed errors below; anything retryable is a :class:`RetryableModelError` (retried by
+:class:`thinkgraph.llm.managed.ManagedModel`), anything else is final.  A backend declares which request
+options it can honour (``capabilities``, see :class:`ChatModel`) and raises :class:`UnsupportedRequest` for
+any other, never dropping one silently.
 """
 
 from __future__ import annotations
@@ -295,7 +296,9 @@ class ChatModel(Protocol):
     """A chat backend.
 
     ``name``: a label for traces and errors.  ``chat(request)`` returns exactly ``request.n`` choices and
-    reports usage.  ``aclose()`` frees what the backend holds.
+    reports usage; ``n`` samples are ``n`` independent draws, never copies of one (sample ``i`` of a seeded
+    request split over requests uses seed ``seed + i``, see :func:`sample_slice`).  ``aclose()`` frees what
+    the backend holds.  Optional: ``warmup()`` starts set-up work without waiting for it (:func:`warmup`).
 
     Every backend also declares ``capabilities: frozenset[str]``, the request options (names from
     :data:`CAPABILITIES`: ``n``, ``stop``, ``seed``, ``json_schema``, ``grammar``, ``logprobs``) it honours.
