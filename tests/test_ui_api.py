@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -246,7 +247,12 @@ def test_a_run_whose_server_was_killed_is_marked_lost_not_left_running(tmp_path:
         first = Server(store, "--model", spec)
         with httpx.Client(base_url=first.base, timeout=30) as client:
             run_id = _run(client, {"workflow": "linc", "input": PROBLEM})["run_id"]
-            assert client.get(f"/api/runs/{run_id}").json()["status"] == "running"
+            for _ in range(200):  # until the first model request is on its way (and held by the stub)
+                run = client.get(f"/api/runs/{run_id}").json()
+                if any(e["kind"] == "model_request" for e in run["trace"]):
+                    break
+                time.sleep(0.05)
+            assert run["status"] == "running"
             # another process opening the same history (a terminal chat) leaves the live run alone
             other = UIStore(store)
             assert other.run(run_id).status == "running"  # type: ignore[union-attr]
@@ -261,3 +267,31 @@ def test_a_run_whose_server_was_killed_is_marked_lost_not_left_running(tmp_path:
             assert run["trace"][0]["kind"] == "run_started"  # what was streamed before the kill is kept
             _events, end = sse(client, f"/api/runs/{run_id}/events")
             assert end["status"] == "lost"
+
+
+def test_a_run_that_waits_for_a_person_is_answered_through_the_api(server: Server) -> None:
+    with httpx.Client(base_url=server.base, timeout=30) as client:
+        created = _run(client, {"workflow": "linc-reviewed", "input": PROBLEM})
+        events, end = sse(client, f"/api/runs/{created['run_id']}/events")
+        assert end["status"] == "waiting" and end["ending"] == "interrupted"
+        assert end["interrupt"]["question"] == "Is this answer right?"
+        assert end["interrupt"]["answer"]["value"] == "False"
+        assert any(e["kind"] == "interrupted" for e in events)
+        url = f"/api/runs/{created['run_id']}/resume"
+        assert client.post(url, json={"approve": True}).status_code == 400  # not {"resume": ...}
+        r = client.post(url, json={"resume": {"approve": True, "reason": "checked by hand"}})
+        assert r.status_code == 200, r.text
+        rest, end = sse(
+            client, f"/api/runs/{created['run_id']}/events", headers={"Last-Event-ID": str(len(events) - 1)}
+        )
+        assert rest and rest[0]["id"] == len(events)
+        assert end["status"] == "finished" and end["output"]["status"] == "verified"
+        assert "checked by hand" in end["output"]["evidence"]["reason"]
+        assert client.post(url, json={"resume": {"approve": True}}).status_code == 409  # nothing waits now
+        assert client.post("/api/runs/nope/resume", json={"resume": {}}).status_code == 404
+
+        rejected = _run(client, {"workflow": "linc-reviewed", "input": PROBLEM})
+        sse(client, f"/api/runs/{rejected['run_id']}/events")
+        client.post(f"/api/runs/{rejected['run_id']}/resume", json={"resume": {"approve": False, "reason": "no"}})
+        _rest, end = sse(client, f"/api/runs/{rejected['run_id']}/events", headers={"Last-Event-ID": "1000"})
+        assert end["output"]["status"] == "abstained" and end["output"]["value"] is None

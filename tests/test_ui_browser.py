@@ -207,3 +207,26 @@ def test_a_search_tree_is_drawn_and_expands(browser: Any, tmp_path: Path) -> Non
         answer = page.locator(".answer").inner_text()
         assert "best path" in answer and "Tom" in answer  # the path the search chose, as evidence
         _screenshot(page, tmp_path, "ui-search.png")
+
+
+def test_a_person_approves_a_paused_run_in_the_page(browser: Any, tmp_path: Path) -> None:
+    with (
+        OpenAIStub(linc_handler) as stub,
+        Server(
+            tmp_path / "ui.sqlite", "--model", f"openai:s@{stub.base_url}", "--workflows", str(ROOT / "examples")
+        ) as srv,
+    ):
+        page = browser.new_page()
+        page.goto(srv.base + "/")
+        _ask(page, "linc-reviewed", PROBLEM)
+        page.wait_for_selector(".answer .badge.b-waiting", timeout=30_000)
+        assert "Is this answer right?" in page.locator(".answer").inner_text()
+        page.fill(".reason-input", "looks right")
+        page.click("button.approve")
+        sync_api.expect(page.locator(".answer .b-waiting")).to_have_count(0, timeout=30_000)
+        sync_api.expect(page.locator(".answer.pending")).to_have_count(0, timeout=30_000)
+        page.wait_for_selector(".answer .badge.b-verified", timeout=30_000)
+        assert "looks right" in page.locator(".answer").inner_text()
+        page.reload()
+        page.wait_for_selector(".answer .badge.b-verified", timeout=20_000)
+        assert page.locator("details.step[data-node='review']").count() == 1

@@ -88,3 +88,26 @@ def test_the_chat_command_refuses_unknown_workflows_and_bad_input(tmp_path: Path
     assert out.returncode == 2 and "--input" in out.stderr
     out = subprocess.run([*base, "--input", '{"premises": []}'], capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "conclusion" in out.stderr
+
+
+def test_the_terminal_asks_a_person_when_a_run_pauses(stub: OpenAIStub, tmp_path: Path) -> None:
+    from ui_support import ROOT
+
+    answers = iter(["y looks fine", "quit"])
+    spec = f"openai:stub@{stub.base_url}"
+    args = build_parser().parse_args(
+        [
+            *("chat", "-w", "linc-reviewed", "--workflows", str(ROOT / "examples"), "--model", spec),
+            *("--store", str(tmp_path / "s"), "--input", json.dumps(PROBLEM)),
+        ]
+    )
+    console = _console()
+    # with --input there is no one to ask: the run waits (exit 6) and says so
+    assert run_chat(args, console=console) == 6
+    assert "waiting for a person: Is this answer right?" in console.export_text()
+    args.input = None
+    replies = iter([*PROBLEM["premises"], "", PROBLEM["conclusion"], *answers])
+    console = _console()
+    assert run_chat(args, ask=lambda _p: next(replies), console=console) == 0
+    out = console.export_text()
+    assert "verified" in out and "looks fine" in out

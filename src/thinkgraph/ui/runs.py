@@ -83,6 +83,8 @@ class RunManager:
         self.models = list(dict.fromkeys(models))
         self.default_model = self.models[0]
         self.workflow_dirs = [Path(d) for d in workflow_dirs]
+        #: where runs that pause for a person keep their state (one thread per run id)
+        self.checkpoints = store.path.with_name(store.path.stem + "-checkpoints.sqlite")
         self.budget = budget
         self._loader = model_loader
         self._loaded: dict[str, Any] = {}
@@ -205,7 +207,7 @@ class RunManager:
         )
         self.store.add_run(record)
         live = self._live[record.id] = _Live()
-        live.task = asyncio.create_task(self._run(record, compiled, message, spec, ctx, live, on_event))
+        live.task = asyncio.create_task(self._run(record, compiled, message, ctx, live, on_event))
         return record
 
     async def _run(
@@ -213,20 +215,22 @@ class RunManager:
         record: RunRecord,
         compiled: Any,
         message: Any,
-        spec: str,
         ctx: RunContext,
         live: _Live,
         on_event: Callable[[TraceEvent], None] | None,
+        resume: Any = None,
     ) -> None:
-        pump = asyncio.create_task(self._pump(record.id, ctx, live, on_event))
-        status, ending, output, error, usage = "failed", "failed", None, "", {}
+        pump = asyncio.create_task(self._pump(record.id, ctx, live, on_event, first=len(live.events)))
+        status, ending, output, error, usage, interrupt = "failed", "failed", None, "", {}, None
         try:
             async with self._slots:
                 try:
-                    model = self._model(spec) if any("model" in s.needs for s in compiled.specs.values()) else None
-                    result = await compiled.run(message, model=model, ctx=ctx)
-                    status = "finished"
-                    ending, error, usage = result.ending, result.error, result.usage
+                    needs_model = any("model" in s.needs for s in compiled.specs.values())
+                    model = self._model(record.model) if needs_model else None
+                    paused = {"checkpoint": self.checkpoints, "thread": record.id} if compiled.pausing else {}
+                    result = await compiled.run(message, model=model, ctx=ctx, resume=resume, **paused)
+                    status = "waiting" if result.ending == "interrupted" else "finished"
+                    ending, error, usage, interrupt = result.ending, result.error, result.usage, result.interrupt
                     output = result.output.model_dump(mode="json") if result.output is not None else None
                 except asyncio.CancelledError:
                     error = "cancelled: the server stopped"
@@ -237,19 +241,46 @@ class RunManager:
         finally:
             ctx.tracer.close()
             await asyncio.shield(pump)
-            self.store.finish_run(record.id, status=status, ending=ending, output=output, usage=usage, error=error)
+            self.store.finish_run(
+                record.id, status=status, ending=ending, output=output, usage=usage, error=error, interrupt=interrupt
+            )
             live.done = True
             live.notify()
             self._live.pop(record.id, None)
 
+    async def resume(
+        self, run_id: str, reply: Any, on_event: Callable[[TraceEvent], None] | None = None
+    ) -> RunRecord:
+        """Answer a run that waits for a person (``{"approve": true}``, …); it goes on in the background."""
+        record = self.store.run(run_id)
+        if record is None:
+            raise BadRequest("no such run", status=404)
+        if record.status != "waiting":
+            raise BadRequest(f"run {run_id} is {record.status}, not waiting for a person", status=409)
+        compiled = self.compiled(record.workflow)
+        if not self.store.resume_run(run_id):
+            raise BadRequest(f"run {run_id} is no longer waiting", status=409)
+        from thinkgraph.runtime import Tracer
+
+        ctx = RunContext(tracer=Tracer(run_id))
+        if self.budget is not None:
+            ctx.ledger.budget = self.budget
+        live = self._live[run_id] = _Live(events=self.store.events(run_id))
+        live.task = asyncio.create_task(self._run(record, compiled, None, ctx, live, on_event, resume=reply))
+        return self.store.run(run_id) or record
+
     async def _pump(
-        self, run_id: str, ctx: RunContext, live: _Live, on_event: Callable[[TraceEvent], None] | None
+        self,
+        run_id: str,
+        ctx: RunContext,
+        live: _Live,
+        on_event: Callable[[TraceEvent], None] | None,
+        first: int = 0,
     ) -> None:
         # Viewers are woken per event; the store is written in batches: everything that arrived while the
         # loop was busy goes in one transaction, scheduled for when this pump next waits for an event.
         loop = asyncio.get_running_loop()
         pending: list[str] = []
-        first = 0
 
         def flush() -> None:
             nonlocal pending, first

@@ -10,6 +10,7 @@ route                                    what it does
 ``GET /api/runs``                        the history, newest first (``?conversation=ID``: one conversation)
 ``GET /api/runs/{id}``                   the run: input, status, answer, usage, full trace
 ``GET /api/runs/{id}/events``            Server-Sent Events: one trace event per message, then ``event: end``
+``POST /api/runs/{id}/resume``           ``{"resume": {"approve": true}}`` answers a run waiting for a person
 ``POST /api/traces``                     a saved trace (JSON Lines) stored as a run to replay → ``{"run_id"}``
 ``GET /api/conversations``               conversations, most recent first
 =======================================  ====================================================================
@@ -241,6 +242,20 @@ class _Api:
             return self._fail(exc)
         return self._json({"run_id": record.id, "conversation": record.conversation}, 201)
 
+    async def resume_run(self, request: Any) -> Any:
+        try:
+            body = await _read_body(request)
+            try:
+                data = json.loads(body or b"null")
+            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+                raise BadRequest(f"the body is not JSON: {exc}") from exc
+            if not isinstance(data, dict) or "resume" not in data:
+                raise BadRequest('the body must be {"resume": REPLY}, e.g. {"resume": {"approve": true}}')
+            record = await self.manager.resume(request.path_params["run_id"], data["resume"])
+        except BadRequest as exc:
+            return self._fail(exc)
+        return self._json({"run_id": record.id, "status": record.status})
+
     async def get_run(self, request: Any) -> Any:
         run = self.manager.run(request.path_params["run_id"])
         return self._json(run) if run is not None else self._json({"error": "no such run"}, 404)
@@ -311,6 +326,7 @@ def create_app(
         Route("/api/runs", api.create_run, methods=["POST"]),
         Route("/api/runs/{run_id}", api.get_run),
         Route("/api/runs/{run_id}/events", api.run_events),
+        Route("/api/runs/{run_id}/resume", api.resume_run, methods=["POST"]),
         Route("/api/traces", api.import_trace, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_static_dir()), name="static"),
     ]

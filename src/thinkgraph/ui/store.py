@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 #: statuses a run moves through; the last four are final
-RUN_STATUSES = ("running", "finished", "failed", "lost", "replay")
+RUN_STATUSES = ("running", "waiting", "finished", "failed", "lost", "replay")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -46,7 +46,8 @@ CREATE TABLE IF NOT EXISTS runs (
     error TEXT NOT NULL DEFAULT '',
     created REAL NOT NULL,
     finished REAL,
-    owner INTEGER NOT NULL DEFAULT 0
+    owner INTEGER NOT NULL DEFAULT 0,
+    interrupt TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_conversation ON runs(conversation, created);
 CREATE TABLE IF NOT EXISTS events (
@@ -84,6 +85,7 @@ class RunRecord:
     error: str = ""
     created: float = 0.0
     finished: float | None = None
+    interrupt: dict[str, Any] | None = None  # what a waiting run asks a person
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -99,6 +101,7 @@ class RunRecord:
             "error": self.error,
             "created": self.created,
             "finished": self.finished,
+            "interrupt": self.interrupt,
         }
 
 
@@ -191,10 +194,11 @@ class UIStore:
         output: dict[str, Any] | None = None,
         usage: dict[str, Any] | None = None,
         error: str = "",
+        interrupt: dict[str, Any] | None = None,
     ) -> None:
         with self._tx() as db:
             db.execute(
-                "UPDATE runs SET status=?, ending=?, output=?, usage=?, error=?, finished=? WHERE id=?",
+                "UPDATE runs SET status=?, ending=?, output=?, usage=?, error=?, finished=?, interrupt=? WHERE id=?",
                 (
                     status,
                     ending,
@@ -202,9 +206,23 @@ class UIStore:
                     json.dumps(usage or {}),
                     error,
                     time.time(),
+                    json.dumps(interrupt) if interrupt is not None else None,
                     run_id,
                 ),
             )
+
+    def resume_run(self, run_id: str) -> bool:
+        """Mark a waiting run as running again (in this process); False when it was not waiting."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE runs SET status='running', finished=NULL, interrupt=NULL, owner=? "
+                "WHERE id=? AND status='waiting'",
+                (os.getpid(), run_id),
+            )
+            return cur.rowcount == 1
+
+    def count_events(self, run_id: str) -> int:
+        return int(self._query("SELECT COUNT(*) FROM events WHERE run_id=?", (run_id,))[0][0])
 
     def add_events(self, run_id: str, first_seq: int, events: Iterable[str]) -> None:
         """Append already-serialised events, numbered from ``first_seq``."""
@@ -247,7 +265,9 @@ class UIStore:
         ]
 
 
-_RUN_COLUMNS = "id, conversation, workflow, model, input, status, ending, output, usage, error, created, finished"
+_RUN_COLUMNS = (
+    "id, conversation, workflow, model, input, status, ending, output, usage, error, created, finished, interrupt"
+)
 
 
 def _alive(pid: int) -> bool:
@@ -278,4 +298,5 @@ def _run(row: tuple[Any, ...]) -> RunRecord:
         error=row[9],
         created=row[10],
         finished=row[11],
+        interrupt=json.loads(row[12]) if row[12] is not None else None,
     )

@@ -281,11 +281,31 @@ def _read_input(text: str) -> Any:
     return json.loads(text)
 
 
-async def _ask_once(manager: Any, console: Console, args: argparse.Namespace, data: Any) -> tuple[TraceView, Any]:
+async def _ask_once(
+    manager: Any,
+    console: Console,
+    args: argparse.Namespace,
+    data: Any,
+    ask: Callable[[str], str] | None = None,
+) -> tuple[TraceView, Any]:
+    """Run one input and print its result; a run that waits for a person is asked with ``ask`` (if given)."""
     view = TraceView(console)
     record = await manager.start(args.workflow, data, model=args.model, on_event=view.add)
     final = await manager.wait(record.id)
-    console.print(render_output(final.ending or final.status, final.output))
+    while final.status == "waiting" and ask is not None:
+        question = (final.interrupt or {}).get("question", "Approve?")
+        pending = (final.interrupt or {}).get("answer")
+        if pending:
+            console.print(render_output("waiting", pending))
+        reply = (await asyncio.to_thread(ask, f"{question} [y]es / [n]o (a reason may follow): ")).strip()
+        approve = reply.lower().startswith("y")
+        reason = reply[1:].strip(" :,-") if reply[:1].lower() in ("y", "n") else reply
+        await manager.resume(record.id, {"approve": approve, "reason": reason}, on_event=view.add)
+        final = await manager.wait(record.id)
+    if final.status == "waiting":
+        console.print(Text(f"waiting for a person: {(final.interrupt or {}).get('question', '')}", style="yellow"))
+    else:
+        console.print(render_output(final.ending or final.status, final.output))
     if final.error:
         console.print(Text(f"error: {final.error}", style="red"))
     if final.usage:
@@ -306,7 +326,8 @@ async def _once(manager: Any, console: Console, args: argparse.Namespace) -> int
             console.print(view.show(k))
         for tree in view.search_trees():
             console.print(tree)
-    return {"answered": 0, "abstained": 3, "budget_exhausted": 3, "step_limit": 3}.get(final.ending, 5)
+    codes = {"answered": 0, "abstained": 3, "budget_exhausted": 3, "step_limit": 3, "interrupted": 6}
+    return codes.get(final.ending, 5)
 
 
 async def _loop(
@@ -317,7 +338,7 @@ async def _loop(
     while True:
         if view is None:
             data = await asyncio.to_thread(_prompt_input, console, workflow, ask)
-            view, _final = await _ask_once(manager, console, args, data)
+            view, _final = await _ask_once(manager, console, args, data, ask)
             console.print(Text(COMMANDS, style="dim"))
         command = (await asyncio.to_thread(ask, "› ")).strip()
         if command in ("quit", "exit", "q"):

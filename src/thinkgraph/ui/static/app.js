@@ -378,6 +378,10 @@ class RunCard {
   }
 
   end(record) {
+    if (record.status === "waiting") {
+      this.renderUsage(record.usage || {});
+      return this.waiting(record);
+    }
     if (record.status === "failed" || record.status === "lost") {
       this.answer.className = "answer ending-failed";
       this.answer.replaceChildren(el("div", { class: "error", text: `run ${record.status}: ${record.error}` }));
@@ -388,6 +392,35 @@ class RunCard {
     }
     this.renderUsage(record.usage || {});
     for (const s of this.steps.values()) if (s.details.classList.contains("running")) s.details.className = "step";
+  }
+
+  // A run paused for a person: show what it asks, and answer it (approve / reject with a reason).
+  waiting(record) {
+    const ask = record.interrupt || {};
+    const reason = el("input", { type: "text", class: "reason-input", placeholder: "reason (optional)" });
+    const reply = async (approve) => {
+      box.querySelectorAll("button").forEach((b) => (b.disabled = true));
+      try {
+        await api(`/api/runs/${encodeURIComponent(this.run.run_id)}/resume`, {
+          method: "POST", headers: { "content-type": "application/json" },
+          body: JSON.stringify({ resume: { approve, reason: reason.value } }),
+        });
+        this.answer.className = "answer pending";
+        this.answer.replaceChildren(document.createTextNode("running…"));
+        follow(this);
+      } catch (err) {
+        box.append(el("div", { class: "error", text: err.message }));
+      }
+    };
+    const box = el("div", { class: "waiting" },
+      el("div", { class: "verdict-line" }, el("span", { class: "badge b-waiting", text: "waiting" }), el("b", { text: ask.question || "A person is asked to decide." })));
+    if (ask.answer) box.append(...renderOutput("waiting", ask.answer));
+    else if (ask.render) box.append(pre(ask.render));
+    box.append(el("div", { class: "actions" },
+      el("button", { type: "button", class: "approve", text: "Approve", onclick: () => reply(true) }),
+      el("button", { type: "button", class: "reject", text: "Reject", onclick: () => reply(false) }), reason));
+    this.answer.className = "answer ending-interrupted";
+    this.answer.replaceChildren(box);
   }
 
   renderUsage(usage) {
