@@ -295,3 +295,19 @@ def test_a_run_that_waits_for_a_person_is_answered_through_the_api(server: Serve
         client.post(f"/api/runs/{rejected['run_id']}/resume", json={"resume": {"approve": False, "reason": "no"}})
         _rest, end = sse(client, f"/api/runs/{rejected['run_id']}/events", headers={"Last-Event-ID": "1000"})
         assert end["output"]["status"] == "abstained" and end["output"]["value"] is None
+
+
+def test_a_paused_run_can_be_answered_after_a_restart(stub: OpenAIStub, tmp_path: Path) -> None:
+    store = tmp_path / "ui.sqlite"
+    extra = ("--model", f"openai:stub@{stub.base_url}", "--workflows", str(ROOT / "examples"))
+    with Server(store, *extra) as first, httpx.Client(base_url=first.base, timeout=30) as client:
+        run_id = _run(client, {"workflow": "linc-reviewed", "input": PROBLEM})["run_id"]
+        _events, end = sse(client, f"/api/runs/{run_id}/events")
+        assert end["status"] == "waiting"
+    calls = len(stub.bodies)
+    with Server(store, *extra) as second, httpx.Client(base_url=second.base, timeout=30) as client:
+        assert client.get(f"/api/runs/{run_id}").json()["status"] == "waiting"
+        assert client.post(f"/api/runs/{run_id}/resume", json={"resume": {"approve": True}}).status_code == 200
+        _events, end = sse(client, f"/api/runs/{run_id}/events", headers={"Last-Event-ID": "100000"})
+        assert end["status"] == "finished" and end["output"]["value"] == "False"
+    assert len(stub.bodies) == calls  # nothing before the pause ran again
