@@ -201,6 +201,19 @@ def test_copies_of_one_particle_share_one_request() -> None:
     assert [r.n for r in model.requests] == [4]
 
 
+class Nothing(Digits):
+    async def propose(self, problem: Any, state: State, n: int) -> list[Proposal[int]]:
+        self.proposed += 1
+        return []
+
+
+@pytest.mark.parametrize("algorithm", [mcts, beam_search, best_first, particle_filter])
+def test_a_world_with_no_actions_ends_the_search(algorithm: Any) -> None:
+    config = Nothing()
+    res = asyncio.run(algorithm(None, Bits(3), config))
+    assert res.actions == () and config.proposed == 1 and len(res.path) == 1
+
+
 @pytest.mark.parametrize(
     "algorithm",
     [

@@ -146,6 +146,8 @@ class _Filter(Generic[S, A]):
             child = self.tree.add(node, p.action, state, p.text, p.prior)
             child.terminal = self.world.is_terminal(state)
             kids.append(child)
+        if not kids:
+            node.terminal = True  # nothing to do from here: a dead end
         scored, err = await gather_budgeted([self.config.evaluate(self.problem, k.state) for k in kids])
         if err is not None:
             raise err
