@@ -74,11 +74,13 @@ class BestOfNParams(_Sampling):
 
 
 class AdaptiveNodeParams(_Sampling):
-    max_samples: int = Field(default=16, ge=1, le=128)
+    max_samples: int = Field(default=16, ge=1, le=128, description="samples at most")
     batch: int = Field(default=2, ge=1, le=128, description="samples per request")
     min_samples: int = Field(default=3, ge=1, le=128, description="samples before the rule may stop")
-    rule: Literal["certain", "beta", "majority", "entropy", "self_eval"] = "beta"
-    threshold: float = Field(default=0.95, gt=0, le=1)
+    rule: Literal["certain", "beta", "majority", "entropy", "self_eval"] = Field(
+        default="beta", description="stopping rule (besides 'the leader cannot be overtaken')"
+    )
+    threshold: float = Field(default=0.95, gt=0, le=1, description="the rule's confidence to stop at")
 
 
 class RPCParams(_Sampling):
@@ -117,20 +119,24 @@ class _StepSearch(_Budgeted):
 class BeamNodeParams(_StepSearch):
     beam_width: int = Field(default=3, ge=1, le=32, description="partial solutions kept per step (B1)")
     expand: int = Field(default=3, ge=1, le=32, description="next steps sampled per beam (B2)")
-    aggregate: Literal["last", "mean", "min", "product"] = "last"
+    aggregate: Literal["last", "mean", "min", "product"] = Field(
+        default="last", description="a path's value from its step values (last: AlphaMath)"
+    )
 
 
 class MCTSNodeParams(_StepSearch):
-    iterations: int = Field(default=16, ge=1, le=4096)
+    iterations: int = Field(default=16, ge=1, le=4096, description="simulations")
     children: int = Field(default=3, ge=1, le=32, description="next steps sampled per expansion")
-    rule: Literal["uct", "puct"] = "uct"
+    rule: Literal["uct", "puct"] = Field(default="uct", description="selection: UCT, or PUCT with the steps' priors")
     c: float = Field(default=1.0, ge=0, description="exploration weight")
-    value: Literal["evaluate", "rollout"] = "evaluate"
+    value: Literal["evaluate", "rollout"] = Field(
+        default="evaluate", description="a new node's value: the scorer's, or a rollout to the end scored there"
+    )
 
 
 class ParticleNodeParams(_StepSearch):
-    particles: int = Field(default=4, ge=1, le=128)
-    resampling: Literal["multinomial", "systematic"] = "systematic"
+    particles: int = Field(default=4, ge=1, le=128, description="partial solutions carried along")
+    resampling: Literal["multinomial", "systematic"] = Field(default="systematic", description="how to draw")
     weight_temperature: float = Field(default=0.2, gt=0, description="softmax temperature over step scores")
 
 
