@@ -7,7 +7,7 @@ route                                    what it does
 ``GET /api/workflows``                   workflows a client can run, with input schema and graph
 ``GET /api/models``                      model specs this server offers (the first is the default)
 ``POST /api/runs``                       ``{"workflow", "input", "model"?, "conversation"?}`` → ``{"run_id"}``
-``GET /api/runs``                        the history, newest first (``?conversation=ID``: one conversation)
+``GET /api/runs``                        the history, newest first (``?limit=N``; ``?conversation=ID``: one)
 ``GET /api/runs/{id}``                   the run: input, status, answer, usage, full trace
 ``GET /api/runs/{id}/events``            Server-Sent Events: one trace event per message, then ``event: end``
 ``POST /api/runs/{id}/resume``           ``{"resume": {"approve": true}}`` answers a run waiting for a person
@@ -215,7 +215,11 @@ class _Api:
 
     async def list_runs(self, request: Any) -> Any:
         conv = request.query_params.get("conversation")
-        return self._json([r.to_dict() for r in self.manager.store.runs(conversation=conv)])
+        try:
+            limit = min(max(int(request.query_params.get("limit", "200")), 1), 1000)
+        except ValueError:
+            return self._json({"error": "limit must be an integer"}, 400)
+        return self._json([r.to_dict() for r in self.manager.store.runs(limit=limit, conversation=conv)])
 
     async def conversations(self, _request: Any) -> Any:
         return self._json(self.manager.store.conversations())

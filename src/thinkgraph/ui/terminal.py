@@ -201,7 +201,7 @@ def _evidence(ev: dict[str, Any]) -> list[RenderableType]:
     if ev.get("reason"):
         parts.append(Text(str(ev["reason"])))
     if ev.get("votes"):
-        votes = Table(title=f"vote ({ev.get('samples', 0)} samples, {ev.get('failed_samples', 0)} failed)")
+        votes = Table(title="vote", caption=f"{ev.get('samples', 0)} samples, {ev.get('failed_samples', 0)} failed")
         votes.add_column("label")
         votes.add_column("votes", justify="right")
         for label, n in sorted(ev["votes"].items(), key=lambda kv: -kv[1]):
