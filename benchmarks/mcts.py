@@ -8,8 +8,9 @@ with every tree event sent to a tracer.  Target: MCTS ≥ 5,000 expansions/s.
 
 Then tic-tac-toe and Connect Four matches with fixed seeds: MCTS with a model as prior vs the model's greedy
 move vs random play, win/draw/loss from the first-named side.  The "model" is a scripted heuristic that reads
-the board from the prompt (win if it can, else block, else the most central legal move), so the numbers are
-reproducible without a real model; ``python -m thinkgraph.search.arena --model SPEC`` plays a real one.
+the board from the prompt (win if it can, else block, else the centre, a corner or the most central column),
+so the numbers are reproducible without a real model; ``python -m thinkgraph.search.arena --model SPEC`` plays
+a real one.
 
     python benchmarks/mcts.py [--seconds 2] [--games 10]
 
@@ -120,8 +121,11 @@ def _board(game: Game, prompt: str) -> GameState:
     return GameState(board=board, to_move=code[side], plies=plies)
 
 
+TTT_PREFERENCE = [4, 0, 2, 6, 8, 1, 3, 5, 7]  # centre, corners, edges
+
+
 def heuristic_reply(game: Game) -> Callable[[ChatRequest, int], str]:
-    """Win if possible, else block, else the most central legal move (1-based, as the prompt asks)."""
+    """Win if possible, else block, else the centre / a corner / the most central column (1-based names)."""
 
     def reply(request: ChatRequest, index: int) -> str:
         state = _board(game, request.messages[-1].content)
@@ -131,8 +135,9 @@ def heuristic_reply(game: Game) -> Callable[[ChatRequest, int], str]:
             for m in moves:
                 if game.play(probe, m).winner == player:
                     return game.move_name(m)
-        centre = 4 if isinstance(game, TicTacToe) else 3
-        return game.move_name(min(moves, key=lambda m: (abs(m - centre), m)))
+        if isinstance(game, TicTacToe):
+            return game.move_name(min(moves, key=TTT_PREFERENCE.index))
+        return game.move_name(min(moves, key=lambda m: (abs(m - 3), m)))
 
     return reply
 
