@@ -18,7 +18,7 @@ from thinkgraph.logic.records import Answer, Evidence, Label, Problem
 from thinkgraph.messages import ChatMessage
 from thinkgraph.search.base import SearchResult
 from thinkgraph.search.extract import Extractor, extract_answer_line, extract_choice, extract_label, extractor_named
-from thinkgraph.search.reasoning import ReasoningState, problem_text
+from thinkgraph.search.reasoning import DONE, ReasoningState, problem_text
 from thinkgraph.search.records import SearchAnswer, SearchEvidence, SearchStatus
 from thinkgraph.search.sampling import Sample, VoteTable
 from thinkgraph.search.tree import Emitter, SearchTree
@@ -168,18 +168,25 @@ def record_samples(
     return tree.search_id
 
 
+def _answered(state: Any) -> bool:
+    """Whether a reasoning path ends with its final answer ('Answer: X')."""
+    return isinstance(state, ReasoningState) and bool(state.steps) and DONE.search(state.steps[-1]) is not None
+
+
 def search_evidence(
     method: str, res: SearchResult[ReasoningState, Any], extractor: Extractor
 ) -> tuple[str | None, SearchEvidence]:
     """The answer a step search found (from its best path) and its evidence: every terminal path's answer with
     the best score that reached it."""
     state = res.final_state
-    value = extractor(state.text) if isinstance(state, ReasoningState) and state.steps else None
+    # an answer only from a path that ended by stating one: a number in the middle of unfinished reasoning is
+    # not an answer (the search ran out of iterations or budget first), so the node abstains instead
+    value = extractor(state.text) if _answered(state) else None
     weights: dict[str, float] = {}
     votes: dict[str, int] = {}
     if res.tree is not None:
         for node in res.tree.nodes:
-            if node.terminal and isinstance(node.state, ReasoningState):
+            if node.terminal and _answered(node.state):
                 a = extractor(node.state.text)
                 if a is not None:
                     votes[a] = votes.get(a, 0) + 1
@@ -199,7 +206,7 @@ def search_evidence(
         calls=res.calls,
         tokens=res.tokens,
         reason=f"{len(res.tree) if res.tree is not None else 0} nodes, {res.expansions} expansions"
-        + ("" if value is not None else "; the best path names no final answer"),
+        + ("" if value is not None else "; no path reached a final answer, so none is given"),
     )
     return value, evidence
 
