@@ -1,4 +1,8 @@
-"""Few-shot examples for the translator and their selection by sentence *shape*."""
+"""Few-shot examples for the translator and their selection by sentence *shape*.
+
+Selection by meaning (sentence embeddings), and examples from the user's verified runs, live in
+:mod:`thinkgraph.memory.examples`; :class:`~thinkgraph.agents.translator.TranslatorConfig` chooses.
+"""
 
 from __future__ import annotations
 
@@ -49,11 +53,16 @@ class ExampleBank:
         if k <= 0:
             return []
         query = shape(sentence)
-
-        def score(e: Example) -> float:
-            feats = shape(e.sentence)
-            same_polarity = ("positive" in feats) == ("positive" in query)
-            return len(query & feats) / (len(query | feats) or 1) * (1.0 if same_polarity else 0.2)
-
-        best = sorted(self.examples, key=score, reverse=True)[:k]
+        best = sorted(self.examples, key=lambda e: _similarity(query, shape(e.sentence)), reverse=True)[:k]
         return list(reversed(best))
+
+
+def _similarity(query: set[str], feats: set[str]) -> float:
+    same_polarity = ("positive" in feats) == ("positive" in query)
+    return len(query & feats) / (len(query | feats) or 1) * (1.0 if same_polarity else 0.2)
+
+
+def shape_similarity(sentence: str, other: str) -> float:
+    """How alike two sentences are in shape, 0..1: the Jaccard similarity of their :func:`shape`
+    features, a fifth of it when one is negative and the other is not."""
+    return _similarity(shape(sentence), shape(other))

@@ -14,6 +14,7 @@ import asyncio
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,6 +85,14 @@ class TranslatorConfig(BaseModel):
     greedy_first: bool = Field(default=True, description="the first sample is greedy (temperature 0)")
     fixed_examples: bool = Field(default=False, description="every example as a fixed, cacheable prompt prefix")
     nearest_examples: int = Field(default=3, ge=0, le=32, description="examples nearest in shape per sentence")
+    example_selection: Literal["shape", "embedding", "both"] = Field(
+        default="shape",
+        description="rank examples by sentence shape, by embedding similarity, or by both (summed)",
+    )
+    example_store: str | None = Field(
+        default=None, description="a memory folder of verified formalizations to draw examples from too"
+    )
+    embedder: str = Field(default="default", description="the embedder spec for embedding selection")
     vocabulary_hint: bool = Field(default=False, description="list predicates used so far (hurt a 1.5B model)")
     use_grammar: bool = Field(default=True, description="constrain output with the GBNF grammar of the notation")
     repair: bool = Field(default=True, description="send an unparsable sample back once with the parser's message")
@@ -98,6 +107,7 @@ class SentenceTranslator:
         self.model = model
         self.config = config or TranslatorConfig()
         self.bank = bank or ExampleBank.default()
+        self._retriever: Any = None
         # a backend that cannot constrain decoding (api.openai.com) gets plain requests: the parser and
         # its repair turn still catch malformed formulas
         self.grammar_supported = "grammar" in capabilities_of(model)
@@ -114,11 +124,30 @@ class SentenceTranslator:
             grammar=FOL_GRAMMAR if c.use_grammar and self.grammar_supported else None,
         )
 
+    def _uses_memory(self) -> bool:
+        return self.config.example_selection != "shape" or self.config.example_store is not None
+
+    def select_examples(self, sentence: str) -> list[Example]:
+        """The few-shot examples for ``sentence``: by shape from the bank (the default), or retrieved
+        (:mod:`thinkgraph.memory.examples`) when the config names an embedding selection or a store."""
+        c = self.config
+        if not self._uses_memory():
+            return self.bank.select(sentence, c.nearest_examples)
+        if self._retriever is None:
+            from thinkgraph.memory.examples import shared_retriever
+
+            self._retriever = shared_retriever(self.bank, c.example_selection, c.embedder, c.example_store)
+        return list(self._retriever.select(sentence, c.nearest_examples))
+
     async def translate(self, sentence: str, known: Sequence[str] = ()) -> list[TranslationSample]:
         c = self.config
         fixed = self.bank.examples if c.fixed_examples else []
         known = known if c.vocabulary_hint else ()
-        messages = render_prompt(sentence, fixed, self.bank.select(sentence, c.nearest_examples), known)
+        if self._uses_memory():  # an embedding model call: off the event loop
+            nearest = await asyncio.to_thread(self.select_examples, sentence)
+        else:
+            nearest = self.select_examples(sentence)
+        messages = render_prompt(sentence, fixed, nearest, known)
         requests = []
         if c.greedy_first:
             requests.append(self._request(messages, 1, 0.0, c.seed))
