@@ -121,6 +121,9 @@ def test_a_saved_trace_opens_as_a_run_in_the_same_view(server: Server) -> None:
         ({"workflow": "linc", "input": "All men are mortal."}, 400, "JSON object"),
         ({"workflow": "linc", "input": PROBLEM, "model": "openai:gpt-4o@https://api.example.com/v1"}, 403, "offered"),
         ({"workflow": "linc", "input": PROBLEM, "model": "local:/etc/passwd"}, 403, "offered"),
+        ({"workflow": "linc", "input": PROBLEM, "model": "openai:m@http://127.attacker.example/v1"}, 403, "offered"),
+        ({"workflow": "linc", "input": PROBLEM, "model": "openai:m@http://127.0.0.1:9/v1"}, 403, "offered"),
+        ({"workflow": "linc", "input": PROBLEM, "model": "local"}, 403, "offered"),
         ({"workflow": "linc", "input": PROBLEM, "extra": 1}, 400, "unknown field"),
         ({"workflow": 3, "input": PROBLEM}, 400, "name of a workflow"),
         ([1, 2], 400, "JSON object"),
@@ -141,7 +144,12 @@ def test_malformed_bodies_unknown_runs_and_oversized_inputs(server: Server) -> N
         assert r.status_code == 400 and "not JSON" in r.json()["error"]
         assert client.get("/api/runs/nope").status_code == 404
         assert client.get("/api/runs/nope/events").status_code == 404
-        assert client.get("/api/runs/x/events", params={"after": "abc"}).status_code in (400, 404)
+        created = _run(client, {"workflow": "linc", "input": PROBLEM})
+        events, _end = sse(client, f"/api/runs/{created['run_id']}/events")
+        bad_after = client.get(f"/api/runs/{created['run_id']}/events", params={"after": "abc"})
+        assert bad_after.status_code == 400
+        clamped, _end = sse(client, f"/api/runs/{created['run_id']}/events?after=-5")  # as from the start
+        assert [e["id"] for e in clamped] == [e["id"] for e in events]
         big = {**PROBLEM, "premises": ["All cats are animals."] * 20_000}
         assert client.post("/api/runs", json={"workflow": "linc", "input": big}).status_code == 413
 
@@ -203,11 +211,20 @@ def test_with_a_token_every_request_needs_it(stub: OpenAIStub, tmp_path: Path) -
                 "/api/runs", json={"workflow": "linc", "input": PROBLEM}, headers={"Authorization": "Bearer s3cret"}
             )
             assert created.status_code == 201
-            # a browser opens /?token=… once and gets a same-site cookie
-            page = client.get("/", params={"token": "s3cret"})
-            assert page.status_code == 200 and "HttpOnly" in page.headers["set-cookie"]
+            assert client.get("/", params={"token": "wrong"}).status_code == 401
+            # a browser opens /?token=… once: it is sent on without the token, with a session cookie
+            page = client.get("/runs/abc", params={"token": "s3cret", "x": "1"})
+            assert page.status_code == 303 and page.headers["location"] == "/runs/abc?x=1"
+            cookie = page.headers["set-cookie"]
+            assert "HttpOnly" in cookie and "SameSite=Strict" in cookie and "s3cret" not in cookie
+            assert f"thinkgraph_session_{server.port}=" in cookie  # one cookie per port
             assert client.get("/api/runs").status_code == 200  # the client kept the cookie
-            assert client.get("/", params={"token": "wrong"}).status_code in (200, 401)
+            # the session does not let another origin write
+            foreign = client.post("/api/runs", json={}, headers={"Origin": "http://evil.example"})
+            assert foreign.status_code == 403
+            assert client.get("/", headers={"Host": "evil.example"}).status_code == 421
+            unauthorized = httpx.get(server.base + "/api/runs")
+            assert unauthorized.status_code == 401 and "content-security-policy" in unauthorized.headers
 
 
 def test_foreign_host_headers_and_cross_origin_writes_are_refused(server: Server) -> None:
@@ -220,6 +237,8 @@ def test_foreign_host_headers_and_cross_origin_writes_are_refused(server: Server
         assert client.post("/api/runs", json=body, headers={"Origin": "http://evil.example"}).status_code == 403
         assert client.post("/api/runs", json=body, headers={"Origin": "null"}).status_code == 403
         assert client.post("/api/runs", json=body, headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+        referer = {"Referer": "http://evil.example/page"}
+        assert client.post("/api/runs", json=body, headers=referer).status_code == 403
         assert client.post("/api/traces", content=b"x", headers={"Origin": "http://evil.example"}).status_code == 403
         same = client.post("/api/runs", json=body, headers={"Origin": server.base})
         assert same.status_code == 201
@@ -287,6 +306,7 @@ def test_a_run_that_waits_for_a_person_is_answered_through_the_api(server: Serve
         assert rest and rest[0]["id"] == len(events)
         assert end["status"] == "finished" and end["output"]["status"] == "verified"
         assert "checked by hand" in end["output"]["evidence"]["reason"]
+        assert end["usage"]["total"]["calls"] >= 5  # the calls before the pause still count
         assert client.post(url, json={"resume": {"approve": True}}).status_code == 409  # nothing waits now
         assert client.post("/api/runs/nope/resume", json={"resume": {}}).status_code == 404
 
@@ -311,3 +331,41 @@ def test_a_paused_run_can_be_answered_after_a_restart(stub: OpenAIStub, tmp_path
         _events, end = sse(client, f"/api/runs/{run_id}/events", headers={"Last-Event-ID": "100000"})
         assert end["status"] == "finished" and end["output"]["value"] == "False"
     assert len(stub.bodies) == calls  # nothing before the pause ran again
+
+
+def test_ctrl_c_with_a_browser_following_a_live_run_stops_promptly(tmp_path: Path) -> None:
+    import signal
+    import threading
+
+    release = threading.Event()
+
+    def slow(body: dict[str, Any]) -> Any:
+        release.wait(30)
+        return linc_handler(body)
+
+    store = tmp_path / "ui.sqlite"
+    with OpenAIStub(slow) as stub:
+        server = Server(store, "--model", f"openai:stub@{stub.base_url}")
+        with httpx.Client(base_url=server.base, timeout=30) as client:
+            run_id = _run(client, {"workflow": "linc", "input": PROBLEM})["run_id"]
+            seen: list[str] = []
+
+            def follow() -> None:
+                with httpx.stream("GET", f"{server.base}/api/runs/{run_id}/events", timeout=60) as resp:
+                    for line in resp.iter_lines():
+                        seen.append(line)
+
+            reader = threading.Thread(target=follow, daemon=True)
+            reader.start()
+            time.sleep(1.0)
+            started = time.monotonic()
+            server.proc.send_signal(signal.SIGINT)
+            server.proc.wait(20)
+            assert time.monotonic() - started < 15
+            reader.join(10)
+            assert any(line.startswith("event: end") for line in seen)  # the stream ended, it was not cut
+        release.set()
+        server.stop()
+    store_ = __import__("thinkgraph.ui.store", fromlist=["UIStore"]).UIStore(store)
+    run = store_.run(run_id)
+    assert run is not None and run.status == "failed" and "cancelled" in run.error

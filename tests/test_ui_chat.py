@@ -74,10 +74,29 @@ def test_model_markup_is_printed_as_text(tmp_path: Path) -> None:
             ]
         )
         console = _console()
-        run_chat(args, console=console)
+        assert run_chat(args, console=console) == 0
     out = console.export_text()
     assert "<script>window.__pwned = 1</script>" in out  # shown verbatim, Rich markup not interpreted
+    assert "[click me](javascript:window.__pwned=3)" in out
     assert HOSTILE.split()[0] in out
+
+
+def test_terminal_escape_sequences_from_a_model_are_shown_not_obeyed(tmp_path: Path) -> None:
+    from openai_stub import completion
+
+    evil = "\x1b]0;PWNED\x07\x1b[2J\x1b]52;c;ZXZpbA==\x07 done\nAnswer: True"
+    with OpenAIStub(lambda body: (200, {}, completion([evil] * int(body.get("n") or 1)))) as stub:
+        args = build_parser().parse_args(
+            [
+                *("chat", "-w", "cot", "--model", f"openai:s@{stub.base_url}", "--store", str(tmp_path / "s")),
+                *("--input", json.dumps(PROBLEM), "--expand"),
+            ]
+        )
+        console = Console(record=True, width=140, force_terminal=True)
+        assert run_chat(args, console=console) == 0
+    out = console.export_text(styles=False)
+    assert "\x1b]" not in out and "\x07" not in out
+    assert "\\x1b]0;PWNED" in out  # visible as text
 
 
 def test_the_chat_command_refuses_unknown_workflows_and_bad_input(tmp_path: Path) -> None:

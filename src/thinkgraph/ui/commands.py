@@ -32,6 +32,16 @@ def _port(text: str) -> int:
     return value
 
 
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     from thinkgraph.ui.server import check_bind, serve
 
@@ -48,7 +58,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
         shown = url + (f"?token={token}" if token else "")
         print(f"thinkgraph: serving on {shown} (Ctrl-C stops)", file=sys.stderr, flush=True)
 
+    from thinkgraph.runtime import Budget
+
+    budget = Budget(max_calls=args.max_calls, max_seconds=args.max_seconds)
     serve(
+        budget=None if budget.is_empty() else budget,
+        max_concurrent=args.max_concurrent,
         host=args.host,
         port=args.port,
         token=token,
@@ -88,6 +103,9 @@ def add_ui_commands(add: Callable[[str, str], argparse.ArgumentParser]) -> None:
     serve.add_argument(
         "--allow-host", action="append", metavar="NAME", help="another Host header to answer (e.g. a DNS name)"
     )
+    serve.add_argument("--max-concurrent", type=_positive, default=2, help="runs at once (default 2; others queue)")
+    serve.add_argument("--max-calls", type=_positive, help="budget per run: model calls")
+    serve.add_argument("--max-seconds", type=_positive, help="budget per run: seconds")
     serve.set_defaults(func=cmd_serve)
 
     chat = add("chat", "the chat interface in the terminal: live steps, a collapsible trace, the evidence")

@@ -15,6 +15,7 @@ The manager knows nothing about HTTP: the web app (:mod:`thinkgraph.ui.server`) 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
@@ -22,12 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from thinkgraph.messages import TRACE_EVENT, RunFinished, RunStarted, TraceEvent
+from thinkgraph.messages import TRACE_EVENT, Note, RunFinished, RunStarted, TraceEvent
 from thinkgraph.runtime import Budget, Ledger, RunContext, new_id
 from thinkgraph.ui.store import RunRecord, UIStore
 
-#: specs a client may always name: the embedded models (no file paths, no remote hosts)
-SAFE_MODELS = ("local", "local:small")
 MAX_INPUT_BYTES = 200_000
 
 
@@ -53,17 +52,6 @@ class _Live:
         self.changed = asyncio.Event()
 
 
-def is_loopback_spec(spec: str) -> bool:
-    """Whether a model spec names a server on this machine (``openai:M@http://127.0.0.1:8000/v1``)."""
-    from urllib.parse import urlparse
-
-    if not spec.startswith("openai:") or "@" not in spec:
-        return False
-    url = spec.split("@", 1)[1].split("#", 1)[0]
-    host = (urlparse(url).hostname or "").lower()
-    return host in ("localhost", "::1") or host.startswith("127.")
-
-
 class RunManager:
     """Starts runs, streams their events, and answers questions about the history (see the module docstring)."""
 
@@ -75,6 +63,7 @@ class RunManager:
         workflow_dirs: Iterable[str | Path] = (),
         budget: Budget | None = None,
         max_concurrent: int = 2,
+        max_queued: int = 32,
         model_loader: Callable[[str], Any] | None = None,
     ) -> None:
         if not models:
@@ -90,6 +79,7 @@ class RunManager:
         self._loaded: dict[str, Any] = {}
         self._live: dict[str, _Live] = {}
         self._slots = asyncio.Semaphore(max_concurrent)
+        self.max_queued = max_queued
 
     # ------------------------------------------------------------------ what a client may name
 
@@ -141,13 +131,13 @@ class RunManager:
             raise BadRequest(f"workflow {name!r} does not check: {str(exc).splitlines()[0]}") from exc
 
     def check_model(self, spec: str | None) -> str:
-        """The model spec a run will use: the server's default, one it was started with, an embedded one,
-        or an OpenAI-compatible server on loopback.  Anything else (a file path, another host) is refused."""
+        """The model spec a run will use: the server's default, or another it was started with.  Nothing a
+        client names is loaded otherwise (no file paths, no other hosts, no key sent where a client chose)."""
         if spec is None or spec == "":
             return self.default_model
         if not isinstance(spec, str):
             raise BadRequest("'model' must be a model spec string")
-        if spec in self.models or spec in SAFE_MODELS or is_loopback_spec(spec):
+        if spec in self.models:
             return spec
         raise BadRequest(
             f"model {spec!r} is not offered by this server; offered: {', '.join(self.models)} "
@@ -178,6 +168,8 @@ class RunManager:
         on_event: Callable[[TraceEvent], None] | None = None,
     ) -> RunRecord:
         """Validate and store a run, then run it in the background; returns the stored record at once."""
+        if len(self._live) >= self.max_queued:
+            raise BadRequest(f"{len(self._live)} runs are already running or queued; try again later", status=429)
         compiled = self.compiled(workflow)
         spec = self.check_model(model)
         if not isinstance(input, dict):
@@ -223,6 +215,8 @@ class RunManager:
         pump = asyncio.create_task(self._pump(record.id, ctx, live, on_event, first=len(live.events)))
         status, ending, output, error, usage, interrupt = "failed", "failed", None, "", {}, None
         try:
+            if self._slots.locked():
+                ctx.tracer.emit(Note(text="queued: waiting for a free slot (other runs are using the model)"))
             async with self._slots:
                 try:
                     needs_model = any("model" in s.needs for s in compiled.specs.values())
@@ -232,26 +226,53 @@ class RunManager:
                     status = "waiting" if result.ending == "interrupted" else "finished"
                     ending, error, usage, interrupt = result.ending, result.error, result.usage, result.interrupt
                     output = result.output.model_dump(mode="json") if result.output is not None else None
-                except asyncio.CancelledError:
-                    error = "cancelled: the server stopped"
-                    raise
                 except Exception as exc:  # a set-up failure (model unavailable, …): the run fails, the server lives
                     error = f"{type(exc).__name__}: {exc}"
                     usage = ctx.ledger.as_dict()
+        except asyncio.CancelledError:
+            error = error or "cancelled (the server stopped or the run was cancelled)"
+            raise
         finally:
             ctx.tracer.close()
-            await asyncio.shield(pump)
-            self.store.finish_run(
-                record.id, status=status, ending=ending, output=output, usage=usage, error=error, interrupt=interrupt
-            )
-            live.done = True
-            live.notify()
-            self._live.pop(record.id, None)
+            try:
+                await asyncio.shield(pump)
+            except Exception as exc:  # never leave a run 'running' because its trace could not be stored
+                error = error or f"the trace could not be stored: {type(exc).__name__}: {exc}"
+            if resume is not None:
+                usage = merge_usage(record.usage, usage)
+            try:
+                self.store.finish_run(
+                    record.id,
+                    status=status,
+                    ending=ending,
+                    output=output,
+                    usage=usage,
+                    error=error,
+                    interrupt=interrupt,
+                )
+            finally:
+                live.done = True
+                live.notify()
+                self._live.pop(record.id, None)
+
+    async def cancel(self, run_id: str) -> RunRecord:
+        """Stop a run in flight; it is stored as failed, with what it streamed so far."""
+        live = self._live.get(run_id)
+        record = self.store.run(run_id)
+        if record is None:
+            raise BadRequest("no such run", status=404)
+        if live is None or live.task is None:
+            raise BadRequest(f"run {run_id} is {record.status}, not running", status=409)
+        live.task.cancel()
+        await asyncio.gather(live.task, return_exceptions=True)
+        return self.store.run(run_id) or record
 
     async def resume(
         self, run_id: str, reply: Any, on_event: Callable[[TraceEvent], None] | None = None
     ) -> RunRecord:
         """Answer a run that waits for a person (``{"approve": true}``, …); it goes on in the background."""
+        if not isinstance(reply, dict):
+            raise BadRequest('the reply must be a JSON object, e.g. {"approve": true, "reason": "..."}')
         record = self.store.run(run_id)
         if record is None:
             raise BadRequest("no such run", status=404)
@@ -281,30 +302,38 @@ class RunManager:
         # loop was busy goes in one transaction, scheduled for when this pump next waits for an event.
         loop = asyncio.get_running_loop()
         pending: list[str] = []
+        failure: list[BaseException] = []
 
         def flush() -> None:
             nonlocal pending, first
             batch, pending = pending, []
             if batch:
-                self.store.add_events(run_id, first, batch)
+                try:
+                    self.store.add_events(run_id, first, batch)
+                except Exception as exc:  # keep going for live viewers; the run reports it at the end
+                    failure.append(exc)
                 first += len(batch)
 
         async for event in ctx.tracer.stream():
-            text = TRACE_EVENT.dump_json(event).decode()
+            text = event_json(event)
             live.events.append(text)
             if not pending:
                 loop.call_soon(flush)
             pending.append(text)
             live.notify()
             if on_event is not None:
-                on_event(event)
+                with contextlib.suppress(Exception):  # a viewer's bug must not cost the run its record
+                    on_event(event)
         flush()
+        if failure:
+            raise failure[0]
 
     async def event_batches(
         self, run_id: str, after: int = -1, heartbeat: float | None = None
     ) -> AsyncIterator[list[tuple[int, str]]]:
         """Batches of ``(seq, event JSON)`` from ``after + 1``: all that are there, then each time more arrive,
         until the run ends.  With ``heartbeat``, an empty batch whenever that many seconds pass quietly."""
+        after = max(after, -1)
         live = self._live.get(run_id)
         if live is None:
             self.store.mark_lost()
@@ -381,7 +410,7 @@ class RunManager:
                 created=time.time(),
             )
         )
-        self.store.add_events(run_id, 0, [TRACE_EVENT.dump_json(e).decode() for e in events])
+        self.store.add_events(run_id, 0, [event_json(e) for e in events])
         result = finished.output if finished else {}
         self.store.finish_run(
             run_id,
@@ -406,6 +435,36 @@ class RunManager:
             if close is not None:
                 await close()
         self._loaded.clear()
+
+
+_UNSAFE_IN_SSE = {"\u2028": "\\u2028", "\u2029": "\\u2029", "\u0085": "\\u0085", "\r": "\\r"}
+
+
+def event_json(event: TraceEvent) -> str:
+    """One trace event as one line of JSON, safe in an SSE ``data:`` field and for line-splitting clients:
+    no line or paragraph separators; text that cannot be encoded (a lone surrogate from a model) is replaced."""
+    try:
+        text = TRACE_EVENT.dump_json(event).decode()
+    except ValueError:  # pydantic cannot encode a lone surrogate
+        data = json.loads(json.dumps(TRACE_EVENT.dump_python(event, mode="python"), default=str))
+        text = json.dumps(data, ensure_ascii=False).encode("utf-8", "replace").decode("utf-8")
+    if any(ch in text for ch in _UNSAFE_IN_SSE):
+        for ch, escaped in _UNSAFE_IN_SSE.items():
+            text = text.replace(ch, escaped)
+    return text
+
+
+def merge_usage(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """Usage of a resumed run: what it spent before the pause plus what it spent after."""
+    out: dict[str, Any] = {k: dict(v) for k, v in before.items()}
+    for node, line in after.items():
+        into = out.setdefault(node, {})
+        for key, value in line.items():
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                into[key] = (into.get(key) or 0) + value
+            elif key not in into:
+                into[key] = value
+    return out
 
 
 def _title(input: dict[str, Any]) -> str:

@@ -11,6 +11,7 @@ route                                    what it does
 ``GET /api/runs/{id}``                   the run: input, status, answer, usage, full trace
 ``GET /api/runs/{id}/events``            Server-Sent Events: one trace event per message, then ``event: end``
 ``POST /api/runs/{id}/resume``           ``{"resume": {"approve": true}}`` answers a run waiting for a person
+``POST /api/runs/{id}/cancel``           stops a run in flight (stored as failed, with its trace so far)
 ``POST /api/traces``                     a saved trace (JSON Lines) stored as a run to replay → ``{"run_id"}``
 ``GET /api/conversations``               conversations, most recent first
 =======================================  ====================================================================
@@ -29,11 +30,12 @@ import contextlib
 import hmac
 import ipaddress
 import json
+import secrets
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from importlib import resources
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 from thinkgraph.ui.runs import BadRequest, RunManager
 
@@ -44,7 +46,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 MAX_BODY = 20 * 1024 * 1024
-COOKIE = "thinkgraph_token"
+COOKIE = "thinkgraph_session"
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
     "font-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; object-src 'none'"
@@ -66,46 +68,75 @@ def is_loopback_host(host: str) -> bool:
         return False
 
 
-def allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> set[str] | None:
-    """The ``Host`` header values the server answers (None: any, for a wildcard bind behind a token)."""
-    if host in ("0.0.0.0", "::", ""):
-        return None
+def allowed_hosts(host: str, port: int, extra: tuple[str, ...] = ()) -> set[str]:
+    """The ``Host`` header values the server answers: the bound address (for a loopback bind also
+    ``localhost``, ``127.0.0.1``, ``[::1]``), and names given with ``--allow-host``; for a wildcard bind
+    (0.0.0.0, ::) this machine's host names.  Any IP literal is answered on a wildcard bind too (see
+    :meth:`Guard.host_ok`): DNS rebinding needs a name."""
     names = {host.lower()}
-    if is_loopback_host(host):
+    if is_loopback_host(host) or host in ("0.0.0.0", "::", ""):
         names |= {"localhost", "127.0.0.1", "[::1]"}
+    if host in ("0.0.0.0", "::", ""):
+        import socket
+
+        names |= {socket.gethostname().lower(), socket.getfqdn().lower()}
     names |= {h.lower() for h in extra}
     out = set()
-    for name in names:
+    for name in names - {"", "0.0.0.0", "::"}:
         name = f"[{name}]" if ":" in name and not name.startswith("[") else name
         out |= {name, f"{name}:{port}"}
     return out
 
 
+def _ip_literal(host: str) -> bool:
+    name = host[1:].split("]")[0] if host.startswith("[") else host.rsplit(":", 1)[0]
+    try:
+        ipaddress.ip_address(name)
+    except ValueError:
+        return False
+    return True
+
+
 class Guard:
     """ASGI middleware: Host check, bearer token, same-origin writes, security headers (see module docstring)."""
 
-    def __init__(self, app: ASGIApp, *, hosts: set[str] | None, token: str | None) -> None:
+    def __init__(
+        self, app: ASGIApp, *, hosts: set[str], token: str | None, port: int = 0, wildcard: bool = False
+    ) -> None:
         self.app = app
         self.hosts = hosts
+        self.wildcard = wildcard
         self.token = token
+        # a browser gets a random session id, never the token itself; the name carries the port, since
+        # cookies are shared by every port of a host
+        self.session = secrets.token_urlsafe(32)
+        self.cookie = f"{COOKIE}_{port}"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
+            return
+        if scope["type"] == "websocket":  # the app has none: refuse rather than pass unguarded
+            await send({"type": "websocket.close", "code": 1008})
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
         host = headers.get("host", "").lower()
-        if self.hosts is not None and host not in self.hosts:
+        if not self.host_ok(host):
             await _plain(send, 421, "misdirected request: this server does not answer for host " + repr(host))
             return
-        set_cookie = None
         if self.token is not None:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            offered = _bearer(headers.get("authorization", "")) or _cookie(headers.get("cookie", ""), COOKIE)
             from_query = (query.get("token") or [None])[0]
             if from_query is not None and scope["method"] == "GET" and _same(from_query, self.token):
-                set_cookie = f"{COOKIE}={self.token}; HttpOnly; SameSite=Strict; Path=/"
-            elif offered is None or not _same(offered, self.token):
+                # swap the token in the address bar for a session cookie, and drop it from the URL
+                rest = [(k, v) for k, vs in query.items() if k != "token" for v in vs]
+                target = scope.get("path", "/") + (("?" + urlencode(rest)) if rest else "")
+                cookie = f"{self.cookie}={self.session}; HttpOnly; SameSite=Strict; Path=/"
+                await _plain(send, 303, "see other", {"location": target, "set-cookie": cookie})
+                return
+            bearer = _bearer(headers.get("authorization", ""))
+            session = _cookie(headers.get("cookie", ""), self.cookie)
+            if not ((bearer is not None and _same(bearer, self.token)) or (session and _same(session, self.session))):
                 await _plain(
                     send, 401, "unauthorized: send Authorization: Bearer TOKEN", {"www-authenticate": "Bearer"}
                 )
@@ -116,18 +147,15 @@ class Guard:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                extra = [
-                    (b"content-security-policy", CSP.encode()),
-                    (b"x-content-type-options", b"nosniff"),
-                    (b"referrer-policy", b"no-referrer"),
-                    (b"x-frame-options", b"DENY"),
-                ]
-                if set_cookie is not None:
-                    extra.append((b"set-cookie", set_cookie.encode()))
-                message["headers"] = [*message.get("headers", []), *extra]
+                message["headers"] = [*message.get("headers", []), *_SECURITY_HEADERS]
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+    def host_ok(self, host: str) -> bool:
+        """Whether to answer a request for ``host`` (DNS rebinding: a page on an attacker's name that
+        resolves to this machine sends that name, which is not one of ours)."""
+        return host in self.hosts or (self.wildcard and _ip_literal(host))
 
     @staticmethod
     def _same_origin(headers: dict[str, str], host: str) -> bool:
@@ -135,6 +163,9 @@ class Guard:
             return False
         origin = headers.get("origin")
         if origin is None:
+            referer = headers.get("referer")
+            if referer:  # an old browser that sends no Origin still names the page it came from
+                return urlsplit(referer).netloc.lower() == host
             return True  # not a browser's cross-origin request (curl, a Python client)
         parts = urlsplit(origin)
         return parts.scheme in ("http", "https") and parts.netloc.lower() == host
@@ -157,10 +188,19 @@ def _same(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode())
 
 
+_SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+]
+
+
 async def _plain(send: Send, status: int, text: str, headers: dict[str, str] | None = None) -> None:
     body = json.dumps({"error": text}).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    raw += [(k.encode(), v.encode("latin-1", "replace")) for k, v in (headers or {}).items()]
+    raw += _SECURITY_HEADERS
     await send({"type": "http.response.start", "status": status, "headers": raw})
     await send({"type": "http.response.body", "body": body})
 
@@ -260,8 +300,15 @@ class _Api:
             return self._fail(exc)
         return self._json({"run_id": record.id, "status": record.status})
 
+    async def cancel_run(self, request: Any) -> Any:
+        try:
+            record = await self.manager.cancel(request.path_params["run_id"])
+        except BadRequest as exc:
+            return self._fail(exc)
+        return self._json({"run_id": record.id, "status": record.status})
+
     async def get_run(self, request: Any) -> Any:
-        run = self.manager.run(request.path_params["run_id"])
+        run = await asyncio.to_thread(self.manager.run, request.path_params["run_id"])
         return self._json(run) if run is not None else self._json({"error": "no such run"}, 404)
 
     async def run_events(self, request: Any) -> Any:
@@ -299,7 +346,7 @@ class _Api:
                 text = body.decode("utf-8")
             except UnicodeDecodeError as exc:
                 raise BadRequest("the trace is not UTF-8 text") from exc
-            record = self.manager.import_trace(text, request.query_params.get("conversation"))
+            record = await asyncio.to_thread(self.manager.import_trace, text, request.query_params.get("conversation"))
         except BadRequest as exc:
             return self._fail(exc)
         return self._json({"run_id": record.id, "conversation": record.conversation}, 201)
@@ -331,11 +378,15 @@ def create_app(
         Route("/api/runs/{run_id}", api.get_run),
         Route("/api/runs/{run_id}/events", api.run_events),
         Route("/api/runs/{run_id}/resume", api.resume_run, methods=["POST"]),
+        Route("/api/runs/{run_id}/cancel", api.cancel_run, methods=["POST"]),
         Route("/api/traces", api.import_trace, methods=["POST"]),
         Mount("/static", StaticFiles(directory=_static_dir()), name="static"),
     ]
     app = Starlette(routes=routes, lifespan=api.lifespan)
-    return Guard(app, hosts=allowed_hosts(host, port, extra_hosts), token=token)
+    wildcard = host in ("0.0.0.0", "::", "")
+    guard = Guard(app, hosts=allowed_hosts(host, port, extra_hosts), token=token, port=port, wildcard=wildcard)
+    guard.api = api  # type: ignore[attr-defined]  # serve() ends live streams through it at shutdown
+    return guard
 
 
 async def _read_body(request: Any) -> bytes:
@@ -370,6 +421,8 @@ def serve(
     workflow_dirs: tuple[str | Path, ...] = (),
     extra_hosts: tuple[str, ...] = (),
     ready: Callable[[str], None] | None = None,
+    budget: Any = None,
+    max_concurrent: int = 2,
 ) -> None:
     """Run the web app until interrupted (what ``thinkgraph serve`` does)."""
     import uvicorn
@@ -380,10 +433,14 @@ def serve(
     path = Path(store_path) if store_path else data_dir() / "ui.sqlite"
 
     def factory() -> RunManager:
-        return RunManager(UIStore(path), models=models, workflow_dirs=workflow_dirs)
+        return RunManager(
+            UIStore(path), models=models, workflow_dirs=workflow_dirs, budget=budget, max_concurrent=max_concurrent
+        )
 
     app = create_app(factory, host=host, port=port, token=token, extra_hosts=extra_hosts)
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", access_log=False, lifespan="on")
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5
+    )
     shown = f"[{host}]" if ":" in host else host
 
     class _Server(uvicorn.Server):
@@ -391,5 +448,12 @@ def serve(
             await super().startup(sockets=sockets)
             if ready is not None and not self.should_exit:
                 ready(f"http://{shown}:{port}/")
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            # end the runs first: their live event streams are open connections uvicorn would wait for
+            api = getattr(app, "api", None)
+            if api is not None and api._manager is not None:
+                await api._manager.aclose()
+            await super().shutdown(sockets=sockets)
 
     _Server(config).run()

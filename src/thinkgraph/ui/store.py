@@ -18,6 +18,7 @@ import os
 import sqlite3
 import threading
 import time
+import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ from typing import Any
 
 #: statuses a run moves through; the last four are final
 RUN_STATUSES = ("running", "waiting", "finished", "failed", "lost", "replay")
+#: this process's identity in the ``runs.instance`` column (a pid alone can be reused after a restart)
+INSTANCE = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS conversations (
@@ -47,6 +50,7 @@ CREATE TABLE IF NOT EXISTS runs (
     created REAL NOT NULL,
     finished REAL,
     owner INTEGER NOT NULL DEFAULT 0,
+    instance TEXT NOT NULL DEFAULT '',
     interrupt TEXT
 );
 CREATE INDEX IF NOT EXISTS runs_by_conversation ON runs(conversation, created);
@@ -122,8 +126,8 @@ class UIStore:
     def mark_lost(self) -> None:
         """Runs left 'running' by a process that is gone (a server or chat that was killed) become 'lost'.
         Runs of a live process — another server or terminal chat sharing this file — are left alone."""
-        rows = self._query("SELECT id, owner FROM runs WHERE status='running'")
-        gone = [run_id for run_id, owner in rows if not _alive(int(owner))]
+        rows = self._query("SELECT id, owner, instance FROM runs WHERE status='running'")
+        gone = [run_id for run_id, owner, instance in rows if not _alive(int(owner), instance)]
         if gone:
             with self._tx() as db:
                 db.executemany(
@@ -167,7 +171,7 @@ class UIStore:
         with self._tx() as db:
             db.execute(
                 "INSERT INTO runs(id, conversation, workflow, model, input, status, ending, output, usage, error, "
-                "created, finished, owner) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                "created, finished, owner, instance) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (
                     run.id,
                     run.conversation,
@@ -182,6 +186,7 @@ class UIStore:
                     run.created or time.time(),
                     run.finished,
                     os.getpid(),
+                    INSTANCE,
                 ),
             )
 
@@ -215,9 +220,9 @@ class UIStore:
         """Mark a waiting run as running again (in this process); False when it was not waiting."""
         with self._tx() as db:
             cur = db.execute(
-                "UPDATE runs SET status='running', finished=NULL, interrupt=NULL, owner=? "
+                "UPDATE runs SET status='running', finished=NULL, interrupt=NULL, owner=?, instance=? "
                 "WHERE id=? AND status='waiting'",
-                (os.getpid(), run_id),
+                (os.getpid(), INSTANCE, run_id),
             )
             return cur.rowcount == 1
 
@@ -270,11 +275,13 @@ _RUN_COLUMNS = (
 )
 
 
-def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if pid == os.getpid():
+def _alive(pid: int, instance: str) -> bool:
+    """Whether the process that runs a run is still there: this one, or another live process (a pid
+    reused by a restarted server, e.g. pid 1 in a container, is not the same process)."""
+    if instance == INSTANCE:
         return True
+    if pid <= 0 or pid == os.getpid():
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from rich.text import Text
 from rich.tree import Tree
 
 from thinkgraph.messages import (
+    TRACE_EVENT,
     Interrupted,
     ModelRequest,
     ModelResponse,
@@ -37,6 +39,26 @@ from thinkgraph.messages import (
     ToolCall,
     TraceEvent,
 )
+
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def safe(text: Any) -> str:
+    """Untrusted text (model output, inputs, errors) with terminal control characters made visible, so an
+    escape sequence in a reply cannot retitle the window, clear the screen, write the clipboard or fake output."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
+def clean(value: Any) -> Any:
+    """:func:`safe` applied to every string inside a JSON-like value."""
+    if isinstance(value, str):
+        return safe(value)
+    if isinstance(value, dict):
+        return {safe(k): clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
+
 
 COMMANDS = "commands: show N (expand call N) · trace · tree (search trees) · new (ask again) · quit"
 
@@ -52,7 +74,8 @@ class TraceView:
         self.trees: dict[str, dict[str, SearchNode]] = {}
 
     def add(self, event: TraceEvent) -> None:
-        """Record an event and print its one-line form."""
+        """Record an event (its text made safe for a terminal) and print its one-line form."""
+        event = TRACE_EVENT.validate_python(clean(event.model_dump(mode="json")))
         self.events.append(event)
         line = self._line(event)
         if line is not None:
@@ -256,21 +279,26 @@ def usage_table(usage: dict[str, Any]) -> Table:
 
 def _prompt_input(console: Console, workflow: dict[str, Any], ask: Callable[[str], str]) -> dict[str, Any]:
     schema = workflow.get("input_schema") or {}
+    required = set(schema.get("required") or [])
     data: dict[str, Any] = {}
     for name, prop in (schema.get("properties") or {}).items():
         if name in ("kind", "id", "gold"):
             continue
         is_list = prop.get("type") == "array" or any(p.get("type") == "array" for p in prop.get("anyOf", []))
-        if is_list:
-            console.print(f"[bold]{escape(name)}[/bold] — one per line, an empty line ends:")
-            items = []
-            while line := ask("  ").strip():
-                items.append(line)
-            data[name] = items
-        else:
-            value = ask(f"{name}: ").strip()
-            if value:
-                data[name] = value
+        while True:
+            if is_list:
+                console.print(f"[bold]{escape(name)}[/bold] — one per line, an empty line ends:")
+                items = []
+                while line := ask("  ").strip():
+                    items.append(line)
+                value: Any = items
+            else:
+                value = ask(f"{name}: ").strip()
+            if value or name not in required:
+                break
+            console.print(Text(f"{name} is required", style="red"))
+        if value:
+            data[name] = value
     return data
 
 
@@ -293,8 +321,9 @@ async def _ask_once(
     record = await manager.start(args.workflow, data, model=args.model, on_event=view.add)
     final = await manager.wait(record.id)
     while final.status == "waiting" and ask is not None:
-        question = (final.interrupt or {}).get("question", "Approve?")
-        pending = (final.interrupt or {}).get("answer")
+        asked = clean(final.interrupt or {})
+        question = asked.get("question", "Approve?")
+        pending = asked.get("answer")
         if pending:
             console.print(render_output("waiting", pending))
         reply = (await asyncio.to_thread(ask, f"{question} [y]es / [n]o (a reason may follow): ")).strip()
@@ -303,13 +332,14 @@ async def _ask_once(
         await manager.resume(record.id, {"approve": approve, "reason": reason}, on_event=view.add)
         final = await manager.wait(record.id)
     if final.status == "waiting":
-        console.print(Text(f"waiting for a person: {(final.interrupt or {}).get('question', '')}", style="yellow"))
+        question = safe((final.interrupt or {}).get("question", ""))
+        console.print(Text(f"waiting for a person: {question}", style="yellow"))
     else:
-        console.print(render_output(final.ending or final.status, final.output))
+        console.print(render_output(final.ending or final.status, clean(final.output)))
     if final.error:
-        console.print(Text(f"error: {final.error}", style="red"))
+        console.print(Text(f"error: {safe(final.error)}", style="red"))
     if final.usage:
-        console.print(usage_table(final.usage))
+        console.print(usage_table(clean(final.usage)))
     return view, final
 
 
@@ -337,8 +367,14 @@ async def _loop(
     view: TraceView | None = None
     while True:
         if view is None:
+            from thinkgraph.ui.runs import BadRequest
+
             data = await asyncio.to_thread(_prompt_input, console, workflow, ask)
-            view, _final = await _ask_once(manager, console, args, data, ask)
+            try:
+                view, _final = await _ask_once(manager, console, args, data, ask)
+            except BadRequest as exc:  # e.g. an input that does not fit: say so and ask again
+                console.print(Text(f"error: {exc}", style="red"))
+                continue
             console.print(Text(COMMANDS, style="dim"))
         command = (await asyncio.to_thread(ask, "› ")).strip()
         if command in ("quit", "exit", "q"):

@@ -66,7 +66,9 @@ async function loadChoices() {
   const [workflows, models] = await Promise.all([api("/api/workflows"), api("/api/models")]);
   state.workflows = workflows.filter((w) => !w.error);
   const select = $("workflow");
-  select.replaceChildren(...state.workflows.map((w) => el("option", { value: w.name, text: `${w.name} (${w.input})` })));
+  select.replaceChildren(
+    ...state.workflows.map((w) => el("option", { value: w.name, text: `${w.name} (${w.input})` })),
+    ...workflows.filter((w) => w.error).map((w) => el("option", { value: "", disabled: true, text: `${w.name}: ${w.error}` })));
   $("model").replaceChildren(...models.models.map((m) => el("option", { value: m, text: m })));
   select.addEventListener("change", () => showWorkflow(select.value));
   showWorkflow(select.value);
@@ -92,11 +94,15 @@ function buildFields(wf) {
   const fields = [];
   for (const [name, prop] of Object.entries(props)) {
     if (name === "kind" || name === "id" || name === "gold") continue;
-    const list = prop.type === "array" || (prop.anyOf || []).some((p) => p.type === "array");
-    const label = list ? `${name} (one per line)` : name;
-    const multi = list || /premise|question|text|prompt|problem|statement/.test(name);
+    const types = [prop.type, ...(prop.anyOf || []).map((p) => p.type)].filter(Boolean);
+    const items = prop.items || ((prop.anyOf || []).find((p) => p.type === "array") || {}).items || {};
+    const list = types.includes("array") && (items.type === "string" || !items.type);
+    const text = types.includes("string") || (!types.length && !prop.$ref);
+    const raw = !list && !text; // numbers, booleans, objects, lists of objects: typed as JSON
+    const label = list ? `${name} (one per line)` : raw ? `${name} (JSON)` : name;
+    const multi = list || raw || /premise|question|text|prompt|problem|statement|context/.test(name);
     const input = multi
-      ? el("textarea", { name, rows: list ? 5 : 2, "data-list": list ? "1" : "", placeholder: prop.description || "" })
+      ? el("textarea", { name, rows: list ? 5 : 2, "data-list": list ? "1" : "", "data-json": raw ? "1" : "", placeholder: prop.description || "" })
       : el("input", { name, type: "text", placeholder: prop.description || "" });
     if (required.has(name)) input.required = true;
     fields.push(el("label", { class: "field" }, el("span", { text: label + (required.has(name) ? "" : " (optional)") }), input));
@@ -109,7 +115,7 @@ function fillFields(input) {
   for (const node of $("fields").querySelectorAll("input, textarea")) {
     const value = input[node.name];
     if (value === undefined || value === null) continue;
-    node.value = Array.isArray(value) ? value.join("\n") : String(value);
+    node.value = node.dataset.json ? JSON.stringify(value) : Array.isArray(value) ? value.join("\n") : String(value);
   }
 }
 
@@ -118,7 +124,13 @@ function readFields() {
   for (const node of $("fields").querySelectorAll("input, textarea")) {
     const value = node.value.trim();
     if (!value) continue;
-    input[node.name] = node.dataset.list ? value.split("\n").map((s) => s.trim()).filter(Boolean) : value;
+    if (node.dataset.json) {
+      try {
+        input[node.name] = JSON.parse(value);
+      } catch (err) {
+        throw new Error(`${node.name}: not valid JSON (${err.message})`);
+      }
+    } else input[node.name] = node.dataset.list ? value.split("\n").map((s) => s.trim()).filter(Boolean) : value;
   }
   return input;
 }
@@ -191,7 +203,8 @@ function drawGraph(graph) {
 class RunCard {
   constructor(run) {
     this.run = run;
-    this.steps = new Map(); // node -> {details, body, summary}
+    this.steps = new Map(); // node -> its current step {details, body, label…}
+    this.visits = new Map(); // node -> how many times it started
     this.calls = new Map(); // call_id -> details
     this.trees = new Map(); // search id -> {nodes: Map, panel}
     this.lastSeq = -1;
@@ -218,17 +231,24 @@ class RunCard {
     this.question.replaceChildren(...parts);
   }
 
-  step(node) {
+  // One step per visit of a node: a node that runs again (a loop) gets a new step, "name #2".
+  step(node, starting) {
     const name = node || "(run)";
     let s = this.steps.get(name);
+    if (s && starting && !s.details.classList.contains("running")) {
+      this.visits.set(name, (this.visits.get(name) || 1) + 1);
+      s = null;
+    }
     if (!s) {
-      const label = el("span", { class: "step-label", text: `▶ ${name}` });
+      const visit = this.visits.get(name) || 1;
+      const shown = visit > 1 ? `${name} #${visit}` : name;
+      const label = el("span", { class: "step-label", text: `▶ ${shown}` });
       const timing = el("span", { class: "step-time muted" });
       const info = el("span", { class: "step-info" });
       const body = el("div", { class: "step-body" });
       const details = fold([label, " ", timing, " ", info], body, false, "step running");
       details.dataset.node = name;
-      s = { details, body, label, timing, info };
+      s = { details, body, label, timing, info, shown };
       this.steps.set(name, s);
       this.stepList.append(details);
     }
@@ -248,7 +268,7 @@ class RunCard {
     const kind = e.kind;
     if (kind === "run_started") return;
     if (kind === "run_finished") return this.finish(e);
-    const s = this.step(e.node);
+    const s = this.step(e.node, kind === "node_started");
     switch (kind) {
       case "node_started":
         s.details.className = "step running";
@@ -256,14 +276,14 @@ class RunCard {
         break;
       case "node_finished":
         s.details.className = "step done";
-        s.label.textContent = `✔ ${e.node}`;
+        s.label.textContent = `✔ ${s.shown}`;
         s.timing.textContent = secs(e.seconds);
         s.info.textContent = e.summary || "";
         this.markGraph(e.node, "done");
         break;
       case "node_failed":
         s.details.className = "step failed";
-        s.label.textContent = `✘ ${e.node}`;
+        s.label.textContent = `✘ ${s.shown}`;
         s.timing.textContent = secs(e.seconds);
         s.info.textContent = `${e.error_type}: ${e.error}`;
         this.markGraph(e.node, "failed");
@@ -561,10 +581,23 @@ function follow(card) {
     card.lastSeq = seq;
     card.apply(JSON.parse(m.data));
   };
+  source.onerror = () => {
+    if (source.readyState === EventSource.CLOSED) {
+      state.sources.delete(id);
+      card.answer.append(el("div", { class: "error", text: "the live stream closed; reload to see the run" }));
+      $("ask").disabled = false;
+    } else setStatus("reconnecting…"); // the browser retries, resuming after the last event id
+  };
   source.addEventListener("end", (m) => {
     source.close();
     state.sources.delete(id);
-    card.end(JSON.parse(m.data));
+    const record = JSON.parse(m.data);
+    if (record.status === "running") {
+      // run by another process (a terminal chat): its events reach this server through the store only
+      setTimeout(() => follow(card), 2000);
+      return;
+    }
+    card.end(record);
     setStatus("");
     $("ask").disabled = false;
     loadHistory();
@@ -577,6 +610,7 @@ async function openConversation(conversationId, focusRun) {
   state.cards.clear();
   $("conversation").replaceChildren();
   state.conversation = conversationId;
+  $("ask").disabled = false;
   const runs = await api(`/api/runs?conversation=${encodeURIComponent(conversationId)}`);
   for (const run of runs) await showRun(run.run_id);
   const card = focusRun && state.cards.get(focusRun);
@@ -607,10 +641,10 @@ async function ask(ev) {
   $("form-error").textContent = "";
   const wf = currentWorkflow();
   if (!wf) return;
-  const body = { workflow: wf.name, input: readFields(), model: $("model").value };
-  if (state.conversation) body.conversation = state.conversation;
   $("ask").disabled = true;
   try {
+    const body = { workflow: wf.name, input: readFields(), model: $("model").value };
+    if (state.conversation) body.conversation = state.conversation;
     const created = await api("/api/runs", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(body) });
     state.conversation = created.conversation;
     history.pushState({}, "", `/runs/${encodeURIComponent(created.run_id)}`);
