@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from thinkgraph.evals.items import Question
 from thinkgraph.graphs.node import NodeContext, node
@@ -47,7 +47,9 @@ class _Budgeted(BaseModel):
     extractor: ExtractorName = Field(
         default="auto", description="how an answer is read from a sample (auto: label / option letter / Answer: line)"
     )
-    temperature: float = Field(default=0.7, gt=0, le=2, description="sampling temperature (> 0: samples differ)")
+    temperature: float = Field(
+        default=0.7, ge=0, le=2, description="sampling temperature (> 0 for several samples: 0 is one greedy answer)"
+    )
     max_calls: int | None = Field(default=None, ge=1, description="budget: model calls of this search")
     budget_tokens: int | None = Field(default=None, ge=1, description="budget: tokens of this search")
     max_seconds: float | None = Field(default=None, gt=0, description="budget: seconds of this search")
@@ -59,6 +61,19 @@ class _Budgeted(BaseModel):
 
 class _Sampling(_Budgeted):
     max_tokens: int = Field(default=512, ge=16, le=16384, description="tokens per sample")
+    logprobs: bool = Field(
+        default=False,
+        description="token log-probabilities with every sample (strategies that ask alike share cached samples)",
+    )
+
+    @model_validator(mode="after")
+    def _samples_differ(self) -> _Sampling:
+        n = max(getattr(self, "samples", 1), getattr(self, "max_samples", 1), getattr(self, "batch", 1))
+        if self.temperature == 0 and n > 1:
+            raise ValueError(f"temperature 0 gives one greedy answer, not {n} samples: use temperature > 0")
+        return self
+
+
 
 
 class SelfConsistencyParams(_Sampling):
@@ -155,6 +170,7 @@ async def self_consistency_node(
         max_tokens=params.max_tokens,
         seed=params.seed,
         budget=params.budget(),
+        logprobs=params.logprobs,
     )
     shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
     sid = record_samples(ctx.tracer, "self_consistency", item, res.samples, shares, res.answer)
@@ -196,7 +212,7 @@ async def best_of_n_node(
         extractor=extractor_for(item, params.extractor),
         temperature=params.temperature,
         max_tokens=params.max_tokens,
-        logprobs=params.scorer == "logprob",
+        logprobs=params.logprobs or params.scorer == "logprob",
         seed=params.seed,
         budget=params.budget(),
     )
@@ -250,6 +266,7 @@ async def adaptive_node(
         max_tokens=params.max_tokens,
         seed=params.seed,
         budget=params.budget(),
+        logprobs=params.logprobs,
     )
     shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
     sid = record_samples(ctx.tracer, "adaptive", item, res.samples, shares, res.answer)

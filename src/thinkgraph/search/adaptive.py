@@ -122,6 +122,7 @@ async def adaptive_consistency(
     max_tokens: int = 512,
     seed: int | None = None,
     budget: SearchBudget | None = None,
+    logprobs: bool = False,
 ) -> VoteResult:
     """Sample in batches until a stopping rule fires (see the module docstring); the answer is the majority."""
     params = params or AdaptiveParams()
@@ -144,6 +145,7 @@ async def adaptive_consistency(
                     extractor=extractor,
                     seed=None if seed is None else seed + len(samples),
                     offset=len(samples),
+                    logprobs=logprobs,
                 )
             except BudgetExceeded as exc:
                 stop, detail = "budget_exhausted", budget_detail(exc)

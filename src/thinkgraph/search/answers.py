@@ -181,7 +181,7 @@ def search_evidence(
     state = res.final_state
     # an answer only from a path that ended by stating one: a number in the middle of unfinished reasoning is
     # not an answer (the search ran out of iterations or budget first), so the node abstains instead
-    value = extractor(state.text) if _answered(state) else None
+    value = extractor(state.text) if isinstance(state, ReasoningState) and _answered(state) else None
     weights: dict[str, float] = {}
     votes: dict[str, int] = {}
     if res.tree is not None:

@@ -182,8 +182,10 @@ async def self_consistency(
     max_tokens: int = 512,
     seed: int | None = None,
     budget: SearchBudget | None = None,
+    logprobs: bool = False,
 ) -> VoteResult:
-    """Self-consistency (Wang et al., 2023): ``n`` reasoning paths in one request, the answer most of them name."""
+    """Self-consistency (Wang et al., 2023): ``n`` reasoning paths in one request, the answer most of them name.
+    With ``n=1`` and ``temperature=0`` it is the greedy answer."""
     meter = Meter(budget)
     samples: list[Sample] = []
     stop: StopReason = "done"
@@ -191,7 +193,14 @@ async def self_consistency(
     with meter.active():
         try:
             samples = await draw(
-                model, messages, n, temperature=temperature, max_tokens=max_tokens, extractor=extractor, seed=seed
+                model,
+                messages,
+                n,
+                temperature=temperature,
+                max_tokens=max_tokens,
+                extractor=extractor,
+                seed=seed,
+                logprobs=logprobs,
             )
         except BudgetExceeded as exc:
             stop, detail = "budget_exhausted", budget_detail(exc)
