@@ -80,7 +80,9 @@ def test_every_sampling_parameter_and_the_model_are_in_the_key(tmp_path: Path) -
         req("other", n=2, temperature=0.7, seed=1),
     ]
     keys = {cache_key("m", r) for r in [base, *variants]} | {cache_key("other-model", base)}
-    assert len(keys) == len(variants) + 2
+    assert len(keys) == len(variants) + 1  # the seed is not: it is where a request starts in the seeded stream
+    assert cache_key("m", base) == cache_key("m", base.model_copy(update={"seed": 2}))
+    assert cache_key("m", base) != cache_key("m", base.model_copy(update={"seed": None}))
     assert cache_key("m", base) == cache_key("m", base.model_copy(update={"n": 7}))  # n is not: samples are indexed
     inner = ScriptedModel(by_seed_and_index)
     model = CachedModel(inner, tmp_path / "c.sqlite")
@@ -303,3 +305,16 @@ def test_cli_refuses_a_cache_path_that_is_not_a_cache(tmp_path: Path, capsys: py
     code = main(["ask", "--example", "--model", "openai:m@http://127.0.0.1:9/v1", "--cache", str(bad), "-q"])
     assert code == 2 and "not a thinkgraph sample cache" in capsys.readouterr().err
     assert bad.read_text() == "keep me"
+
+
+def test_a_seeded_request_is_a_slice_of_one_stream_shared_by_batched_and_whole_draws(tmp_path: Path) -> None:
+    inner = ScriptedModel(by_seed_and_index)
+    model = CachedModel(inner, tmp_path / "c.sqlite")
+    whole = run(model.chat(req(n=5, temperature=0.7, seed=0)))
+    batches = [run(model.chat(req(n=2, temperature=0.7, seed=s))) for s in (0, 2)]
+    last = run(model.chat(req(n=2, temperature=0.7, seed=4)))  # samples 4 and 5: 4 is cached, 5 is new
+    assert [c.text for b in batches for c in b.choices] == [c.text for c in whole.choices][:4]
+    assert last.choices[0].text == whole.choices[4].text and last.choices[0].cached and not last.choices[1].cached
+    assert len(inner.requests) == 2 and inner.requests[1].seed == 5 and inner.requests[1].n == 1
+    texts = [c.text for c in whole.choices] + [last.choices[1].text]
+    assert len(set(texts)) == 6  # never a copy of another sample

@@ -6,7 +6,10 @@ samples reads indices ``0 .. n-1`` and asks the model only for the missing ones:
 ``n=12`` request reuses the 8 and draws 4.  The missing samples ``i .. j`` are asked for as one request for
 ``j - i + 1`` samples with seed ``seed + i`` (:func:`~thinkgraph.llm.base.sample_slice`), so a cache never hands
 out copies of one sample as different samples: a rerun returns exactly what was drawn, and sample ``i`` is
-never sample ``j``.  The exception, on by default (``share_greedy``): a temperature-0 request is greedy, its
+never sample ``j``.  By the same convention a seeded request's seed is where it starts in one stream of
+samples: ``seed=2, n=3`` is samples 2..4 of the ``seed=0`` stream, so strategies that draw in batches (adaptive
+consistency: seed ``s``, then ``s + k``…) share samples with one that drew them all at once.
+The exception, on by default (``share_greedy``): a temperature-0 request is greedy, its
 samples are one sample, so they share one entry (index 0) whatever their seed and ``n``.
 
 A rerun of cached requests sends no request at all.  Cached samples are marked (``Completion.cached``,
@@ -82,17 +85,26 @@ class Sample:
 
 
 def canonical_request(model_id: str, request: ChatRequest, *, greedy: bool = False) -> str:
-    """The canonical JSON a cache key hashes: the model id and every request field but ``n`` (and, for a shared
-    greedy entry, but the seed)."""
+    """The canonical JSON a cache key hashes: the model id and every request field but ``n`` and the seed's value.
+
+    A seeded request's samples are one stream: sample ``i`` of a request with seed ``s`` is sample ``s + i`` of
+    the stream (the convention of :func:`~thinkgraph.llm.base.sample_slice`), so only *whether* a request is
+    seeded is in the key, and the seed offsets the indices.  A greedy entry ignores the seed altogether."""
     payload = request.model_dump(mode="json", exclude={"n"})
-    if greedy:
-        payload.pop("seed", None)
+    seed = payload.pop("seed", None)
+    if not greedy:
+        payload["seeded"] = seed is not None
     return json.dumps(
         {"format": FORMAT, "model": model_id, "request": payload},
         sort_keys=True,
         separators=(",", ":"),
         ensure_ascii=False,
     )
+
+
+def first_index(request: ChatRequest, *, greedy: bool = False) -> int:
+    """The stream index of a request's first sample: its seed (0 when unseeded or greedy)."""
+    return 0 if greedy or request.seed is None else request.seed
 
 
 def cache_key(model_id: str, request: ChatRequest, *, greedy: bool = False) -> str:
@@ -140,16 +152,16 @@ class SampleCache:
         self._conn = conn
         return conn
 
-    def get(self, key: str, upto: int) -> dict[int, Sample]:
-        """The stored samples of ``key`` with index below ``upto``."""
+    def get(self, key: str, upto: int, start: int = 0) -> dict[int, Sample]:
+        """The stored samples of ``key`` with ``start <= index < upto``."""
         with self._lock:
             try:
                 rows = (
                     self._connect()
                     .execute(
                         "SELECT idx, text, finish_reason, logprobs, prompt_tokens, completion_tokens FROM samples "
-                        "WHERE key = ? AND idx < ?",
-                        (key, upto),
+                        "WHERE key = ? AND idx >= ? AND idx < ?",
+                        (key, start, upto),
                     )
                     .fetchall()
                 )
@@ -284,15 +296,17 @@ class CachedModel:
         greedy = self.share_greedy and request.temperature == 0.0
         canonical = canonical_request(self.model_id, request, greedy=greedy)
         key = hashlib.sha256(canonical.encode()).hexdigest()
-        wanted = 1 if greedy else request.n
+        first = first_index(request, greedy=greedy)
+        wanted = range(first, first + (1 if greedy else request.n))
+        stream = request if request.seed is None else request.model_copy(update={"seed": 0})
         async with self._exclusive(key):
-            stored = self.store.get(key, wanted)
-            missing = [i for i in range(wanted) if i not in stored]
-            fresh, parts, failure = await self._draw(request, missing)
+            stored = self.store.get(key, wanted.stop, wanted.start)
+            missing = [i for i in wanted if i not in stored]
+            fresh, parts, failure = await self._draw(stream, missing)
             self.store.put(key, self.model_id, canonical, fresh)  # what was drawn is kept, even beside a failure
         if failure is not None:
             raise failure
-        return self._assemble(request, greedy, stored, fresh, parts, start)
+        return self._assemble(request, greedy, first, stored, fresh, parts, start)
 
     async def _draw(
         self, request: ChatRequest, missing: list[int]
@@ -325,6 +339,7 @@ class CachedModel:
         self,
         request: ChatRequest,
         greedy: bool,
+        first: int,
         stored: dict[int, Sample],
         fresh: dict[int, Sample],
         parts: list[ChatResponse],
@@ -333,9 +348,9 @@ class CachedModel:
         choices = []
         cached_prompt = cached_completion = 0
         for i in range(request.n):
-            idx = 0 if greedy else i
+            idx = first if greedy else first + i
             sample = stored.get(idx) or fresh[idx]
-            cached = idx in stored or i != idx
+            cached = idx in stored or (greedy and i > 0)
             if cached:
                 cached_prompt += sample.prompt_tokens
                 cached_completion += sample.completion_tokens
