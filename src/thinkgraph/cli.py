@@ -757,6 +757,9 @@ def build_parser() -> argparse.ArgumentParser:
     from thinkgraph.ui.commands import add_ui_commands
 
     add_ui_commands(add)
+    from thinkgraph.memory.commands import add_memory_commands
+
+    add_memory_commands(add)
     return parser
 
 

@@ -206,7 +206,7 @@ class HashEmbedder:
         words = [w for w in t.replace(".", " ").replace(",", " ").split() if w]
         padded = f" {t} "
         grams = [padded[i : i + 3] for i in range(max(len(padded) - 2, 0))]
-        chars = [f"c:{ch}" for ch in t if ord(ch) > 0x2E7F]  # CJK and other scripts without spaces
+        chars = [f"c:{ch}" for ch in t if ord(ch) > 0x2E7F and ch.isalpha()]  # scripts without spaces (CJK)
         return [f"w:{w}" for w in words] + grams + chars
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:

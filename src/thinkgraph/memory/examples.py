@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 from thinkgraph.agents.examples import Example, ExampleBank, shape_similarity
+from thinkgraph.logic.records import Formalization
 from thinkgraph.memory.base import Hit, Item, Memory
 from thinkgraph.memory.embed import Embedder, load_embedder, shared_embedder
 
@@ -119,16 +120,36 @@ def shared_retriever(
         return found
 
 
-def remember_formalization(
-    store: Memory, sentence: str, formula: str, *, run_id: str = "", problem_id: str = ""
-) -> str:
-    """Add one verified sentence → formula pair (its id is derived from the sentence, so a sentence is
-    stored once and a later verified formula replaces the earlier)."""
+def _formalization_item(sentence: str, formula: str, run_id: str, problem_id: str) -> Item:
     import hashlib
 
     ident = "fml-" + hashlib.sha256(" ".join(sentence.split()).encode()).hexdigest()[:24]
     meta = {"kind": FORMALIZATION, "formula": formula, "verified": True, "run_id": run_id, "problem_id": problem_id}
-    return store.add([Item(sentence, meta, ident)])[0]
+    return Item(sentence, meta, ident)
 
 
-__all__ = ["FORMALIZATION", "RetrievedExamples", "Selection", "remember_formalization", "shared_retriever"]
+def remember_formalization(
+    store: Memory, sentence: str, formula: str, *, run_id: str = "", problem_id: str = ""
+) -> str:
+    """Add one verified sentence → formula pair.  Its id comes from the sentence, so a sentence is stored
+    once and a later verified formula replaces the earlier."""
+    return store.add([_formalization_item(sentence, formula, run_id, problem_id)])[0]
+
+
+def remember_formalizations(
+    store: Memory, formalization: Formalization, *, run_id: str = "", problem_id: str = ""
+) -> list[str]:
+    """Add every sentence → formula pair of a formalization whose answer was *verified* (one batch).
+    The caller checks the verification: :meth:`EpisodicMemory.remember` and ``memory.remember`` do."""
+    pairs = {s.sentence: s.formula for s in (*formalization.premises, formalization.conclusion)}
+    return store.add([_formalization_item(s, f, run_id, problem_id) for s, f in pairs.items()])
+
+
+__all__ = [
+    "FORMALIZATION",
+    "RetrievedExamples",
+    "Selection",
+    "remember_formalization",
+    "remember_formalizations",
+    "shared_retriever",
+]

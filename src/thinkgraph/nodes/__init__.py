@@ -12,12 +12,16 @@ route.classify     problem                               route
 human.approve      answer                                answer, review
 answers.combine    problem, answer[] (parallel branches)  answer
 search.*           problem | question                    answer | search_answer
+memory.retrieve    problem                               recalled | answer
+memory.remember    problem, answer                       remembered
 =================  ====================================  =========================
 
 ``search.*`` (inference-time search and sampling, :mod:`thinkgraph.nodes.search`): ``self_consistency``,
-``best_of_n``, ``adaptive``, ``rpc``, ``beam``, ``mcts`` and ``particles``.
+``best_of_n``, ``adaptive``, ``rpc``, ``beam``, ``mcts`` and ``particles``.  ``memory.*`` live in
+:mod:`thinkgraph.memory.nodes` (episodic recall, re-verified before use).
 """
 
+from thinkgraph.memory import nodes as memory
 from thinkgraph.nodes import combine, cot, human, linc, route, search
 
-__all__ = ["combine", "cot", "human", "linc", "route", "search"]
+__all__ = ["combine", "cot", "human", "linc", "memory", "route", "search"]
