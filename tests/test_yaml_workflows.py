@@ -123,6 +123,18 @@ CASES: dict[str, tuple[str | bytes, str, int | None]] = {
         "unknown model spec",
         4,
     ),
+    "model_on_a_name_that_looks_like_loopback": (
+        LINC.replace(
+            "{use: linc.translate}", "{use: linc.translate, model: 'openai:m@http://127.0.0.1.evil.example/v1'}"
+        ),
+        "names a model on another host",
+        4,
+    ),
+    "managed_vllm_from_a_file": (
+        LINC.replace("{use: linc.translate}", "{use: linc.translate, model: 'vllm:Qwen/Qwen2.5-7B'}"),
+        "would start a vLLM server",
+        4,
+    ),
     "unknown_start": (LINC + "start: begin\n", "no node named 'begin'", 10),
     "unknown_input_type": (LINC.replace("input: problem", "input: riddle"), "unknown input message type", 2),
     "edge_missing_to": (LINC + "  - {from: vote}\n", "needs both 'from' and 'to'", 10),

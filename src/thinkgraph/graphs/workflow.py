@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 END = "END"
 _NODE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]{0,63}")
-_MODEL_KINDS = ("local", "openai", "litellm", "replay")
+_MODEL_KINDS = ("local", "openai", "litellm", "replay", "vllm")
 
 
 @dataclass
@@ -359,14 +359,25 @@ class Workflow:
                     "loopback server (127.0.0.1 / localhost)",
                 )
             )
+        if self.source and model.startswith("vllm:") and "@" not in model.split("#", 1)[0]:
+            issues.append(
+                self._issue(
+                    "the workflow file would start a vLLM server (a managed process); a shared file must not "
+                    "start programs",
+                    f"nodes.{name}.model",
+                    name,
+                    f"attach to a running server (vllm:MODEL@http://127.0.0.1:8000/v1), or name the model on the "
+                    f"command line (--set {name}.model=vllm:MODEL)",
+                )
+            )
         if model.split(":", 1)[0] not in _MODEL_KINDS:
             issues.append(
                 self._issue(
                     f"unknown model spec {model!r}",
                     f"nodes.{name}.model",
                     name,
-                    "use local, local:small, local:/path.gguf, openai:MODEL[@URL], litellm:PROVIDER/MODEL "
-                    "or replay:FILE",
+                    "use local, local:small, local:/path.gguf, openai:MODEL[@URL], vllm:MODEL[@URL], "
+                    "litellm:PROVIDER/MODEL or replay:FILE",
                 )
             )
 
@@ -667,10 +678,17 @@ def _remote_host(spec: str) -> str | None:
 
     if "@" not in spec:
         return None
+    import ipaddress
+
     url = spec.split("@", 1)[1].split("#", 1)[0]
     host = (urlparse(url).hostname or "").lower()
-    if host in ("localhost", "::1") or host.startswith("127."):
+    if host == "localhost":
         return None
+    try:
+        if ipaddress.ip_address(host).is_loopback:  # 127.0.0.1, ::1 — but not a name like 127.evil.example
+            return None
+    except ValueError:
+        pass
     return host or url
 
 
