@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import subprocess
 import sys
 import textwrap
@@ -160,7 +161,7 @@ def test_readme_shell_commands_parse() -> None:
     commands = re.findall(r"^\$? ?(?:[A-Z_]+=\S+ )*thinkgraph ([^\n#|>]+)", text, re.MULTILINE)
     assert len(commands) >= 5
     for cmd in commands:
-        parser.parse_args(cmd.split())
+        parser.parse_args(shlex.split(cmd))
 
 
 def test_a_plugin_package_adds_nodes_through_the_entry_point_group(tmp_path: Path) -> None:
