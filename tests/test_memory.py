@@ -419,3 +419,26 @@ def test_cli_mistakes_exit_2_with_the_fix(
     (tmp_path / "bad.jsonl").write_text('{"text": "ok"}\n{oops\n', encoding="utf-8")
     assert main([a.format(d=tmp_path) for a in argv]) == 2
     assert message in capsys.readouterr().err
+
+
+def test_the_shipped_memory_example_recalls_in_a_second_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from thinkgraph.graphs.yaml_loader import load_workflow
+
+    monkeypatch.chdir(tmp_path)  # the example's store is runs/memory
+    example = Path(__file__).resolve().parents[1] / "examples" / "linc-memory.yaml"
+    hashed = {f"{n}.embedder": "hash" for n in ("recall", "translate", "remember")}  # fast; the same paths
+    wf = load_workflow(example).set_params(hashed).compile()
+    first = wf.run_sync(PROBLEM, model=scripted())
+    assert isinstance(first.output, Answer) and first.output.status == "verified"
+    second = wf.run_sync(PROBLEM, model=ScriptedModel([]))
+    assert isinstance(second.output, Answer) and first.run_id in second.output.evidence.reason
+    # another problem is translated with the remembered formulas among the example candidates
+    changed = PROBLEM.model_copy(update={"conclusion": "Nutty is a mammal."})
+    formulas = {**EXAMPLE_FORMULAS, "Nutty is a mammal.": "Mammal(nutty)"}
+    model = ScriptedModel(lambda r, i: formulas[r.messages[-1].content.split("Sentence: ")[-1]])
+    third = wf.run_sync(changed, model=model)
+    assert isinstance(third.output, Answer) and third.output.value == "True"
+    shown = " ".join(m.content for r in model.requests for m in r.messages)
+    assert "Squirrel(nutty)" in shown  # a verified formula of the first session, shown as an example

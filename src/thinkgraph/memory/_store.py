@@ -39,6 +39,21 @@ CREATE TABLE IF NOT EXISTS deletions (rowid INTEGER PRIMARY KEY, batch INTEGER N
 EXACT_FILTER_LIMIT = 20_000
 
 
+def stored_embedder(path: str | Path) -> str | None:
+    """The embedder spec a store's vectors came from (None: no store there, or no item added yet)."""
+    db_path = Path(path) / DB_NAME
+    if not db_path.exists():
+        return None
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return str(row[0]) if row else None
+
+
 class IndexedStore:
     """A :class:`~thinkgraph.memory.base.Memory` over SQLite; subclasses provide the vector index.
 

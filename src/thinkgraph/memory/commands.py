@@ -23,7 +23,9 @@ def _open(args: argparse.Namespace, create: bool) -> Any:
     store = Path(args.store)
     if not create and not (store / "items.sqlite").exists():
         raise _usage(f"--store {store}: no memory there (thinkgraph memory add --store {store} ... creates one)")
-    embedder = args.embedder or (None if (store / "items.sqlite").exists() else "default")
+    from thinkgraph.memory._store import stored_embedder
+
+    embedder = args.embedder or stored_embedder(store) or "default"
     try:
         return open_memory(store, embedder, index=getattr(args, "index", None))
     except MemoryStoreError as exc:

@@ -21,12 +21,13 @@ computed vector (in memory, and in a SQLite file when given one) so a text is em
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 from urllib.parse import urlparse
@@ -82,6 +83,23 @@ def bundled_model_path() -> Path:
     return path
 
 
+@contextlib.contextmanager
+def _quiet_loading() -> Iterator[None]:
+    """No 'Loading weights' progress bar on stderr while a model loads (restored afterwards)."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:
+        yield
+        return
+    was = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was:
+            hf_logging.enable_progress_bar()
+
+
 class SentenceTransformerEmbedder:
     """A sentence-transformers model on the CPU, loaded on first use, encoding in batches.
 
@@ -111,7 +129,8 @@ class SentenceTransformerEmbedder:
         bundled = self.model_name.lower() in _BUNDLED
         path = str(bundled_model_path()) if bundled else self.model_name
         try:
-            return st.SentenceTransformer(path, device=self.device, local_files_only=bundled or Path(path).exists())
+            with _quiet_loading():
+                return st.SentenceTransformer(path, device=self.device, local_files_only=bundled or Path(path).exists())
         except OSError as exc:
             raise MemoryUnavailable(
                 f"cannot load the sentence-transformers model {self.model_name!r} offline ({exc}); "

@@ -75,9 +75,12 @@ class RetrievedExamples:
         for ex, c in zip(self.bank.examples, cos, strict=True):
             out.append((ex, shape_similarity(sentence, ex.sentence), max(float(c), 0.0)))
         if self.store is not None and len(self.store) > 0:
-            q = query[0] if query is not None else sentence
-            if query is None and getattr(self.store, "embedder", None) is None:
+            own = getattr(self.store, "embedder", None)
+            if own is None and query is None:
                 return out
+            # by vector when the store's vectors come from the same embedder, else by text (its own)
+            same = own is None or (query is not None and own.spec == self.embedder.spec)
+            q = query[0] if query is not None and same else sentence
             hits: list[Hit] = self.store.search(q, k=self.store_candidates, where={"kind": FORMALIZATION})
             seen = {e.sentence for e in self.bank.examples}
             for h in hits:
@@ -115,7 +118,11 @@ def shared_retriever(
         if found is None:
             from thinkgraph.memory import open_memory
 
-            store = open_memory(store_path, shared_embedder(embedder)) if store_path else None
+            store = None
+            if store_path:
+                from thinkgraph.memory._store import stored_embedder
+
+                store = open_memory(store_path, shared_embedder(stored_embedder(store_path) or embedder))
             found = _SHARED[key] = RetrievedExamples(bank, selection, shared_embedder(embedder), store)
         return found
 

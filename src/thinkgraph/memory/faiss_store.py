@@ -6,7 +6,7 @@ Index kinds (``index=``):
 * ``hnsw`` — an HNSW graph (``M`` 32, ``efSearch`` 128 by default): sub-millisecond searches on 100k+
   vectors, no training; deletions leave stale entries that searches skip, and the index is rebuilt when
   they pass a quarter of it.
-* ``ivf`` — an inverted file (``nlist`` ≈ 4·√n clusters, ``nprobe`` 32), trained on the stored vectors
+* ``ivf`` — an inverted file (``nlist`` ≈ 2·√n clusters, ``nprobe`` 32), trained on the stored vectors
   and retrained when the store has grown fourfold; exact (flat) until the store has enough vectors to train.
 * ``auto`` (the default) — ``flat`` below :data:`AUTO_APPROXIMATE_AT` items, ``hnsw`` from there.
 
@@ -94,7 +94,7 @@ class FaissMemory(IndexedStore):
             return faiss.IndexIDMap2(hnsw)
         if kind == "ivf":
             assert train is not None
-            nlist = max(16, min(int(4 * math.sqrt(len(train))), len(train) // 39))
+            nlist = max(16, min(int(2 * math.sqrt(len(train))), len(train) // 39))
             quantizer = faiss.IndexFlatIP(d)
             ivf = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
             ivf.train(train)

@@ -99,10 +99,10 @@ class RetrieveParams(BaseModel):
     timeout_s: float = Field(default=5.0, gt=0, le=3600, description="solver seconds for the re-verification")
 
 
-def _embedder_for(path: str, embedder: str | None) -> str | None:
-    from pathlib import Path
+def _embedder_for(path: str, embedder: str | None) -> str:
+    from thinkgraph.memory._store import stored_embedder
 
-    return embedder or (None if (Path(path) / "items.sqlite").exists() else "default")
+    return embedder or stored_embedder(path) or "default"
 
 
 @node("memory.retrieve", params=RetrieveParams)
