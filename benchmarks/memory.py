@@ -2,8 +2,9 @@
 
     python benchmarks/memory.py [--n 100000] [--dim 384] [--queries 500] [--sentences 2000] [--skip-embed]
 
-Vectors: ``--n`` unit vectors drawn around 2,000 random centres (a clustered cloud, as sentence embeddings
-are; uniform random vectors are the worst case for any approximate index).  Queries are held-out points of
+Vectors: ``--n`` unit vectors drawn around 2,000 random centres with Gaussian noise (σ 0.8 per
+dimension: two points of one cluster have cosine ≈ 0.6, of two clusters ≈ 0 — a clustered cloud, as sentence
+embeddings are; uniform random vectors are the worst case for any approximate index).  Queries are held-out points of
 the same cloud.  For each index kind (exact ``flat``, ``hnsw``, ``ivf``), through
 :class:`~thinkgraph.memory.faiss_store.FaissMemory` (SQLite rows + the index, one thread):
 
@@ -53,7 +54,7 @@ def rss_mb() -> float:
 def cloud(n: int, dim: int, seed: int = 0) -> np.ndarray:
     rng = np.random.default_rng(seed)
     centres = rng.standard_normal((2000, dim)).astype(np.float32)
-    x = centres[rng.integers(0, len(centres), n)] + 0.6 * rng.standard_normal((n, dim)).astype(np.float32)
+    x = centres[rng.integers(0, len(centres), n)] + 0.8 * rng.standard_normal((n, dim)).astype(np.float32)
     return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
 
 

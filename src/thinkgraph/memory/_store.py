@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from thinkgraph.memory.base import Hit, Item, MemoryStoreError, MemoryUsageError, Where, dump_metadata, where_sql
-from thinkgraph.memory.embed import Embedder, load_embedder, normalize
+from thinkgraph.memory.embed import Embedder, normalize, shared_embedder
 
 if TYPE_CHECKING:
     import numpy as np
@@ -110,7 +110,7 @@ class IndexedStore:
     @property
     def embedder(self) -> Embedder | None:
         if self._embedder is None and isinstance(self._embedder_arg, str):
-            self._embedder = load_embedder(self._embedder_arg)
+            self._embedder = shared_embedder(self._embedder_arg)  # one model per spec in a process
         return self._embedder
 
     def _check_open(self) -> None:
