@@ -214,7 +214,8 @@ def test_running_out_of_time_is_a_verdict_not_an_error(config: tuple[str, dict[s
     prover = _make(name, timeout_s=1.0, **options)
     start = time.perf_counter()
     verdict = prover.entails(INFINITE, "P(a)")
-    assert time.perf_counter() - start < 2 * 1.0 + 3.0  # at most two searches at the limit, plus slack
+    # at most two searches at the limit, plus slack for a loaded machine (a prover's limit may be CPU time)
+    assert time.perf_counter() - start < 2 * 1.0 + 15.0
     assert verdict.label == "Uncertain" and verdict.timed_out
     assert not verdict.inconsistent_premises
     assert verdict.certificate.note

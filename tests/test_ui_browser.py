@@ -77,8 +77,8 @@ def test_a_question_streams_in_expands_shows_its_evidence_and_survives_a_reload(
         page.locator("details.step[data-node='translate'] > summary").click()
         call = page.locator("details.call").first
         call.locator(":scope > summary").click()
-        assert "Sentence:" in call.inner_text()
-        assert "∀x" in call.locator(".reply").inner_text()
+        sync_api.expect(call).to_contain_text("Sentence:")  # the prompt is built when the call is opened
+        sync_api.expect(call.locator(".reply")).to_contain_text("∀x")
         tool = page.locator("details.tool").first
         page.locator("details.step[data-node='prove'] > summary").click()
         tool.locator(":scope > summary").click()

@@ -289,34 +289,28 @@ class RunCard {
         this.markGraph(e.node, "failed");
         break;
       case "model_request": {
-        const body = el("div", { class: "call-body" });
-        for (const m of e.messages) body.append(el("div", { class: `msg ${m.role}` }, el("div", { class: "role", text: m.role }), pre(m.content)));
+        // the prompt's DOM is built when the call is first opened: a run with thousands of calls stays light
         const p = e.params || {};
         const brief = ["n", "temperature", "max_tokens"].filter((k) => k in p).map((k) => `${k}=${p[k]}`).join(" ");
-        if (Object.keys(p).length) body.prepend(fold([el("span", { class: "muted", text: "request parameters" })], jsonView(p), false));
-        const reply = el("div", { class: "reply pending", text: "waiting for the model…" });
-        body.append(reply);
         const last = e.messages.length ? e.messages[e.messages.length - 1].content.trim().split("\n").pop() : "";
         const head = el("span", { class: "call-head" }, `model call · ${e.model} ${brief} · `, el("span", { class: "muted", text: last.slice(0, 80) }));
-        const d = fold([head], body, false, "call");
+        const d = fold([head], null, false, "call");
         d.dataset.call = e.call_id;
-        d._reply = reply;
         d._head = head;
+        d._request = e;
+        d._response = null;
+        d.addEventListener("toggle", () => d.open && buildCall(d));
         this.calls.set(e.call_id, d);
         s.body.append(d);
         break;
       }
       case "model_response": {
         const d = this.calls.get(e.call_id);
-        const box = el("div", { class: "reply" });
-        if (e.error) box.append(el("div", { class: "error", text: `error: ${e.error}` }));
-        (e.texts || []).forEach((t, i) => box.append(el("div", { class: "role", text: e.texts.length > 1 ? `reply ${i + 1}` : "reply" }), pre(t)));
-        const u = e.usage || {};
-        box.append(el("div", { class: "muted", text: `${secs(e.seconds)} · ${u.prompt_tokens || 0} prompt + ${u.completion_tokens || 0} completion tokens` }));
         if (d) {
-          d._reply.replaceWith(box);
+          d._response = e;
           d._head.append(` · ${secs(e.seconds)}${e.error ? " · error" : ""}`);
-        } else s.body.append(box);
+          if (d._built) d._reply.replaceWith((d._reply = replyBox(e)));
+        } else s.body.append(replyBox(e));
         break;
       }
       case "tool_call": {
@@ -457,6 +451,27 @@ class RunCard {
     table.append(tbody);
     this.usage.replaceChildren(fold([el("span", { text: "usage ledger" })], table, false, "ledger-box"));
   }
+}
+
+function replyBox(e) {
+  const box = el("div", { class: "reply" });
+  if (e.error) box.append(el("div", { class: "error", text: `error: ${e.error}` }));
+  (e.texts || []).forEach((t, i) => box.append(el("div", { class: "role", text: e.texts.length > 1 ? `reply ${i + 1}` : "reply" }), pre(t)));
+  const u = e.usage || {};
+  box.append(el("div", { class: "muted", text: `${secs(e.seconds)} · ${u.prompt_tokens || 0} prompt + ${u.completion_tokens || 0} completion tokens` }));
+  return box;
+}
+
+function buildCall(d) {
+  if (d._built) return;
+  d._built = true;
+  const e = d._request;
+  const body = el("div", { class: "call-body" });
+  if (Object.keys(e.params || {}).length) body.append(fold([el("span", { class: "muted", text: "request parameters" })], jsonView(e.params), false));
+  for (const m of e.messages) body.append(el("div", { class: `msg ${m.role}` }, el("div", { class: "role", text: m.role }), pre(m.content)));
+  d._reply = d._response ? replyBox(d._response) : el("div", { class: "reply pending", text: "waiting for the model…" });
+  body.append(d._reply);
+  d.append(body);
 }
 
 // ----------------------------------------------------------------------------- answers and their evidence
