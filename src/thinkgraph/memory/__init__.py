@@ -54,4 +54,32 @@ def open_memory(
     return FaissMemory(path, embedder, index=index, **options)  # type: ignore[arg-type]
 
 
-__all__ = ["Hit", "Item", "Memory", "MemoryStoreError", "MemoryUnavailable", "MemoryUsageError", "open_memory"]
+def stored_embedder(path: str | Path) -> str | None:
+    """The embedder spec a store's vectors came from (None: no store there, or no item added yet)."""
+    import sqlite3
+
+    from thinkgraph.memory._store import DB_NAME
+
+    db_path = Path(path) / DB_NAME
+    if not db_path.exists():
+        return None
+    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
+    try:
+        row = db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        db.close()
+    return str(row[0]) if row else None
+
+
+__all__ = [
+    "Hit",
+    "Item",
+    "Memory",
+    "MemoryStoreError",
+    "MemoryUnavailable",
+    "MemoryUsageError",
+    "open_memory",
+    "stored_embedder",
+]

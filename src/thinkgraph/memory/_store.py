@@ -12,13 +12,14 @@ SQLite layout (``items.sqlite`` in the store folder): ``meta`` (format, dim, emb
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from thinkgraph.memory.base import Hit, Item, MemoryStoreError, MemoryUsageError, Where, dump_metadata, where_sql
 from thinkgraph.memory.embed import Embedder, normalize, shared_embedder
@@ -26,6 +27,7 @@ from thinkgraph.memory.embed import Embedder, normalize, shared_embedder
 if TYPE_CHECKING:
     import numpy as np
 
+T = TypeVar("T")
 FORMAT = "thinkgraph-memory/1"
 DB_NAME = "items.sqlite"
 _SCHEMA = """
@@ -37,21 +39,6 @@ CREATE TABLE IF NOT EXISTS deletions (rowid INTEGER PRIMARY KEY, batch INTEGER N
 """
 # a filtered search over at most this many matching items is exact (numpy over their vectors)
 EXACT_FILTER_LIMIT = 20_000
-
-
-def stored_embedder(path: str | Path) -> str | None:
-    """The embedder spec a store's vectors came from (None: no store there, or no item added yet)."""
-    db_path = Path(path) / DB_NAME
-    if not db_path.exists():
-        return None
-    db = sqlite3.connect(f"file:{db_path}?mode=ro", uri=True, timeout=30)
-    try:
-        row = db.execute("SELECT value FROM meta WHERE key = 'embedder'").fetchone()
-    except sqlite3.Error:
-        return None
-    finally:
-        db.close()
-    return str(row[0]) if row else None
 
 
 class IndexedStore:
@@ -149,31 +136,48 @@ class IndexedStore:
             if len(set(ids)) != len(ids):
                 raise MemoryUsageError("one batch names the same id twice")
             rows = [(i, it.text, dump_metadata(it.metadata)) for i, it in zip(ids, batch_items, strict=True)]
-            self._sync()
             now = time.time()
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                batch = self._db_batch() + 1
+
+            def write(batch: int) -> None:
                 if self._spec:  # the first batch names the embedder its vectors came from
-                    db.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?)", (self._spec,))
+                    self._db.execute("INSERT OR IGNORE INTO meta VALUES ('embedder', ?)", (self._spec,))
                 if not self.dim:
-                    db.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(vecs.shape[1]),))
+                    self._db.execute("INSERT OR REPLACE INTO meta VALUES ('dim', ?)", (str(vecs.shape[1]),))
                 self._delete_rows(ids, batch)
-                db.executemany(
+                self._db.executemany(
                     "INSERT INTO items (id, text, metadata, vector, batch, added) VALUES (?, ?, ?, ?, ?, ?)",
                     [(i, t, m, vecs[n].tobytes(), batch, now) for n, (i, t, m) in enumerate(rows)],
                 )
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('batch', ?)", (str(batch),))
-                self._before_commit(batch)
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
+
+            self._commit(write)
             self.dim = self.dim or int(vecs.shape[1])
-            self._sync()
-            self._after_write()
             return ids
+
+    def delete(self, ids: Iterable[str]) -> int:
+        wanted = [str(i) for i in ids]
+        if not wanted:
+            return 0
+        with self._lock:
+            self._check_open()
+            return self._commit(lambda batch: self._delete_rows(wanted, batch))
+
+    def _commit(self, write: Callable[[int], T]) -> T:
+        """Run ``write(batch)`` in one transaction that also bumps the batch counter, then update the index."""
+        self._sync()
+        db = self._db
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            batch = self._db_batch() + 1
+            out = write(batch)
+            db.execute("INSERT OR REPLACE INTO meta VALUES ('batch', ?)", (str(batch),))
+            self._before_commit(batch)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        self._sync()
+        self._after_write()
+        return out
 
     def _before_commit(self, batch: int) -> None:
         """A hook for tests that kill a writer inside its transaction."""
@@ -188,27 +192,6 @@ class IndexedStore:
             self._db.executemany("INSERT OR REPLACE INTO deletions VALUES (?, ?)", [(r, batch) for r in found])
             self._db.executemany("DELETE FROM items WHERE rowid = ?", [(r,) for r in found])
         return len(found)
-
-    def delete(self, ids: Iterable[str]) -> int:
-        wanted = [str(i) for i in ids]
-        if not wanted:
-            return 0
-        with self._lock:
-            self._check_open()
-            self._sync()
-            db = self._db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                batch = self._db_batch() + 1
-                n = self._delete_rows(wanted, batch)
-                db.execute("INSERT OR REPLACE INTO meta VALUES ('batch', ?)", (str(batch),))
-                db.execute("COMMIT")
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            self._sync()
-            self._after_write()
-            return n
 
     # -- index upkeep ---------------------------------------------------------------------------------
     def _sync(self, rebuild: bool = False) -> None:
@@ -320,14 +303,10 @@ class IndexedStore:
             return []
         q = f"SELECT rowid, id, text, metadata FROM items WHERE rowid IN ({', '.join('?' * len(pairs))})"
         rows = {r: (i, t, m) for r, i, t, m in self._db.execute(q, [r for r, _ in pairs])}
-        import json
-
         out = [Hit(rows[r][0], rows[r][1], s, json.loads(rows[r][2])) for r, s in pairs if r in rows]
         return out[:k]
 
     def get(self, ids: Iterable[str]) -> list[Item]:
-        import json
-
         import numpy as np
 
         wanted = [str(i) for i in ids]
@@ -343,8 +322,6 @@ class IndexedStore:
 
     def items(self, where: Where | None = None, limit: int | None = None) -> list[Item]:
         """Stored items (without vectors) in the order they were added, filtered by ``where``."""
-        import json
-
         cond, args = where_sql(where)
         sql = f"SELECT id, text, metadata FROM items WHERE {cond} ORDER BY rowid"
         if limit is not None:

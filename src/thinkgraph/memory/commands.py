@@ -23,7 +23,7 @@ def _open(args: argparse.Namespace, create: bool) -> Any:
     store = Path(args.store)
     if not create and not (store / "items.sqlite").exists():
         raise _usage(f"--store {store}: no memory there (thinkgraph memory add --store {store} ... creates one)")
-    from thinkgraph.memory._store import stored_embedder
+    from thinkgraph.memory import stored_embedder
 
     embedder = args.embedder or stored_embedder(store) or "default"
     try:

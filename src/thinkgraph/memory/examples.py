@@ -120,7 +120,7 @@ def shared_retriever(
 
             store = None
             if store_path:
-                from thinkgraph.memory._store import stored_embedder
+                from thinkgraph.memory import stored_embedder
 
                 store = open_memory(store_path, shared_embedder(stored_embedder(store_path) or embedder))
             found = _SHARED[key] = RetrievedExamples(bank, selection, shared_embedder(embedder), store)

@@ -100,7 +100,7 @@ class RetrieveParams(BaseModel):
 
 
 def _embedder_for(path: str, embedder: str | None) -> str:
-    from thinkgraph.memory._store import stored_embedder
+    from thinkgraph.memory import stored_embedder
 
     return embedder or stored_embedder(path) or "default"
 
