@@ -318,3 +318,22 @@ def test_a_seeded_request_is_a_slice_of_one_stream_shared_by_batched_and_whole_d
     assert len(inner.requests) == 2 and inner.requests[1].seed == 5 and inner.requests[1].n == 1
     texts = [c.text for c in whole.choices] + [last.choices[1].text]
     assert len(set(texts)) == 6  # never a copy of another sample
+
+
+def test_run_cache_covers_the_models_a_workflow_file_names_per_node(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    problem = json.dumps({"premises": ["All cats are animals."], "conclusion": "Tom is an animal."})
+    with LoopbackServer(answers) as server:
+        wf = tmp_path / "wf.yaml"
+        wf.write_text(
+            "workflow: per-node\ninput: problem\noutput: answer\nnodes:\n"
+            f"  reason: {{use: cot.reason, model: 'openai:m@{server.base_url}', with: {{samples: 3}}}}\n"
+            "  vote: {use: cot.vote}\nedges:\n  - {from: reason, to: vote}\n"
+        )
+        argv = ["run", str(wf), "--input", problem, "--cache", str(tmp_path / "c.sqlite"), "--json", "-q"]
+        assert main(argv) == 0
+        cold = server.requests
+        assert cold >= 1
+        assert main(argv) == 0 and server.requests == cold  # the node's own model was cached too
+    capsys.readouterr()

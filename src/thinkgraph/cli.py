@@ -328,6 +328,7 @@ def cmd_run(args: argparse.Namespace) -> int:
                 checkpoint=args.checkpoint,
                 thread=args.thread,
                 resume=resume,
+                cache=args.cache,
             )
         finally:
             if model is not None:

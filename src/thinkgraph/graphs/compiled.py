@@ -128,20 +128,23 @@ class CompiledWorkflow:
         except (MessageError, ValueError) as exc:
             raise RunUsageError(f"invalid {self.workflow.input} input: {exc}") from exc
 
-    def _models(self, model: Any, models: Mapping[str, Any] | None) -> dict[str, Any]:
+    def _models(
+        self, model: Any, models: Mapping[str, Any] | None, cache: str | Path | None = None
+    ) -> dict[str, Any]:
         if not self.node_models and not models and not isinstance(model, str):
             return {} if model is None else {"default": model}  # the common case, without the spec machinery
         from thinkgraph.llm import load_model
 
         out: dict[str, Any] = {}
         if model is not None:
-            out["default"] = load_model(model) if isinstance(model, str) else model
+            out["default"] = load_model(model, cache=cache) if isinstance(model, str) else model
         for node_name, spec in self.node_models.items():
-            if spec not in self._loaded:
-                self._loaded[spec] = load_model(spec)
-            out[node_name] = self._loaded[spec]
+            key = f"{spec}\0{cache or ''}"
+            if key not in self._loaded:
+                self._loaded[key] = load_model(spec, cache=cache)
+            out[node_name] = self._loaded[key]
         for node_name, m in (models or {}).items():
-            out[node_name] = load_model(m) if isinstance(m, str) else m
+            out[node_name] = load_model(m, cache=cache) if isinstance(m, str) else m
         return out
 
     async def run(
@@ -157,6 +160,7 @@ class CompiledWorkflow:
         checkpoint: str | Path | None = None,
         thread: str | None = None,
         resume: Any = None,
+        cache: str | Path | None = None,
     ) -> RunResult:
         """Run one input to its end (see the module docstring for the endings).
 
@@ -164,6 +168,8 @@ class CompiledWorkflow:
         with their own ``model`` in the workflow use that.  With ``checkpoint`` (a SQLite file) and
         ``thread``, state is saved after every node: the same call again resumes after the last finished
         node, a finished thread returns its stored result at once, and ``resume`` answers an interrupt.
+        ``cache`` (a SQLite file) wraps every model named by a spec — the workflow's per-node models too — in
+        the sample cache.
         """
         ctx = ctx or RunContext()
         if (checkpoint is None) != (thread is None):
@@ -171,7 +177,7 @@ class CompiledWorkflow:
         if resume is not None and checkpoint is None:
             raise RunUsageError("resume needs the checkpoint and thread of the interrupted run")
         message = self.coerce_input(input) if input is not None else None
-        ctx.models.update(self._models(model, models))
+        ctx.models.update(self._models(model, models, cache))
         if prover is not None:
             ctx.provers["main"] = prover
         if second_prover is not None:
