@@ -6,8 +6,10 @@ Index kinds (``index=``):
 * ``hnsw`` — an HNSW graph (``M`` 32, ``efSearch`` 128 by default): sub-millisecond searches on 100k+
   vectors, no training; deletions leave stale entries that searches skip, and the index is rebuilt when
   they pass a quarter of it.
-* ``ivf`` — an inverted file (``nlist`` ≈ 2·√n clusters, ``nprobe`` 32), trained on the stored vectors
-  and retrained when the store has grown fourfold; exact (flat) until the store has enough vectors to train.
+* ``ivf`` — an inverted file (``nlist`` ≈ √n clusters, searching 30% of them unless ``nprobe`` says),
+  trained on the stored vectors and retrained when the store has grown fourfold; exact (flat) until the
+  store has enough vectors to train.  Embeddings rarely fall into clean clusters, so IVF needs that many
+  lists probed for recall ≥ 0.95 (``benchmarks/memory.py``); HNSW is the faster choice, and ``auto``'s.
 * ``auto`` (the default) — ``flat`` below :data:`AUTO_APPROXIMATE_AT` items, ``hnsw`` from there.
 
 The index file (``index.faiss``) is a header (the batch it reflects, its kind, a sha256 of the payload)
@@ -52,7 +54,7 @@ class FaissMemory(IndexedStore):
         hnsw_m: int = 32,
         ef_search: int = 128,
         ef_construction: int = 80,
-        nprobe: int = 32,
+        nprobe: int = 0,
         threads: int = 0,
     ):
         self._faiss = need("faiss")
@@ -94,14 +96,17 @@ class FaissMemory(IndexedStore):
             return faiss.IndexIDMap2(hnsw)
         if kind == "ivf":
             assert train is not None
-            nlist = max(16, min(int(2 * math.sqrt(len(train))), len(train) // 39))
+            nlist = max(16, min(int(math.sqrt(len(train))), len(train) // 39))
             quantizer = faiss.IndexFlatIP(d)
             ivf = faiss.IndexIVFFlat(quantizer, d, nlist, faiss.METRIC_INNER_PRODUCT)
             ivf.train(train)
-            ivf.nprobe = self.nprobe
+            ivf.nprobe = self._nprobe(nlist)
             self._trained_on = len(train)
             return ivf
         return faiss.IndexIDMap2(faiss.IndexFlatIP(d))
+
+    def _nprobe(self, nlist: int) -> int:
+        return min(nlist, self.nprobe or max(16, round(0.3 * nlist)))
 
     def _index_reset(self) -> None:
         self._index = None
@@ -147,7 +152,7 @@ class FaissMemory(IndexedStore):
         if self._built_kind == "hnsw":
             params: Any = faiss.SearchParametersHNSW(efSearch=max(self.ef_search, k))
         elif self._built_kind == "ivf":
-            params = faiss.SearchParametersIVF(nprobe=self.nprobe)
+            params = faiss.SearchParametersIVF(nprobe=self._nprobe(int(self._index.nlist)))
         else:
             params = faiss.SearchParameters()
         if sel is not None:
@@ -228,7 +233,7 @@ class FaissMemory(IndexedStore):
         if self._built_kind == "hnsw":
             self._faiss.downcast_index(index.index).hnsw.efSearch = self.ef_search
         elif self._built_kind == "ivf":
-            index.nprobe = self.nprobe
+            index.nprobe = self._nprobe(int(index.nlist))
 
     def _remove_dead_temp_files(self) -> None:
         if self.path is None:
@@ -247,6 +252,7 @@ class FaissMemory(IndexedStore):
         out["requested_index"] = self.requested
         if self._built_kind == "ivf" and self._index is not None:
             out["ivf_nlist"] = int(self._index.nlist)
+            out["ivf_nprobe"] = self._nprobe(int(self._index.nlist))
         return out
 
 
