@@ -124,9 +124,13 @@ class FaissMemory(IndexedStore):
             self._built_kind = kind
 
     def _training_sample(self, limit: int = 50_000) -> np.ndarray:
+        """Every k-th stored vector, at most ``limit`` (deterministic: the same store trains the same index)."""
         np = self._np
-        rows = self._db.execute("SELECT vector FROM items ORDER BY random() LIMIT ?", (limit,)).fetchall()
-        return np.frombuffer(b"".join(v for (v,) in rows), dtype=np.float32).reshape(len(rows), -1)
+        n = int(self._db.execute("SELECT count(*) FROM items").fetchone()[0])
+        step = max(1, -(-n // limit))
+        cur = self._db.execute("SELECT vector FROM items ORDER BY rowid")
+        rows = [v for i, (v,) in enumerate(cur) if i % step == 0][:limit]
+        return np.frombuffer(b"".join(rows), dtype=np.float32).reshape(len(rows), -1)
 
     def _index_add(self, rowids: np.ndarray, vecs: np.ndarray) -> None:
         self._ensure(vecs)
