@@ -25,6 +25,7 @@ from typing import Any
 
 from thinkgraph.messages import TRACE_EVENT, Note, RunFinished, RunStarted, TraceEvent
 from thinkgraph.runtime import Budget, Ledger, RunContext, new_id
+from thinkgraph.ui.describe import describe_workflow
 from thinkgraph.ui.store import RunRecord, UIStore
 
 MAX_INPUT_BYTES = 200_000
@@ -100,7 +101,7 @@ class RunManager:
 
         out: list[dict[str, Any]] = []
         for name, make in sorted(BUILTIN.items()):
-            out.append(_describe(name, "built-in", make()))
+            out.append(describe_workflow(name, "built-in", make()))
         for name, path in self._yaml_workflows().items():
             if name in BUILTIN:
                 continue
@@ -109,7 +110,7 @@ class RunManager:
             except WorkflowError as exc:
                 out.append({"name": name, "source": path.name, "error": str(exc).splitlines()[0]})
                 continue
-            out.append(_describe(name, path.name, wf))
+            out.append(describe_workflow(name, path.name, wf))
         return out
 
     def compiled(self, name: str) -> Any:
@@ -473,41 +474,3 @@ def _title(input: dict[str, Any]) -> str:
         if isinstance(value, str) and value.strip():
             return value.strip()[:120]
     return json.dumps(input)[:120]
-
-
-def _describe(name: str, source: str, wf: Any) -> dict[str, Any]:
-    from thinkgraph.messages import message_type
-
-    try:
-        schema = message_type(wf.input).model_json_schema()
-    except Exception:  # an input kind from a plugin that is not loaded
-        schema = {}
-    return {
-        "name": name,
-        "source": source,
-        "description": getattr(wf, "description", "") or "",
-        "input": wf.input,
-        "input_schema": schema,
-        "output": wf.output or "",
-        "graph": graph_of(wf),
-    }
-
-
-def graph_of(wf: Any) -> dict[str, Any]:
-    """A workflow's graph as plain data for drawing: nodes (name, type), edges and routes, start nodes."""
-    data = wf.to_dict()
-    nodes = [{"id": name, "use": entry["use"]} for name, entry in data["nodes"].items()]
-    edges: list[dict[str, str]] = []
-    for e in data.get("edges", []):
-        sources = e["from"] if isinstance(e["from"], list) else [e["from"]]
-        edges += [{"from": s, "to": e["to"], "label": "join" if len(sources) > 1 else ""} for s in sources]
-    for r in data.get("routes", []):
-        for value, target in r["cases"].items():
-            edges.append({"from": r["from"], "to": target, "label": f"{r['on']}={value}"})
-        if r.get("default"):
-            edges.append({"from": r["from"], "to": r["default"], "label": "default"})
-    start = data.get("start")
-    if not start:
-        targets = {e["to"] for e in edges}
-        start = [n["id"] for n in nodes if n["id"] not in targets][:1] or [n["id"] for n in nodes[:1]]
-    return {"nodes": nodes, "edges": edges, "start": start if isinstance(start, list) else [start]}
