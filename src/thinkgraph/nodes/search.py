@@ -11,7 +11,7 @@ own budget does — the node answers from what it has, with ``stop_reason`` ``bu
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -155,6 +155,24 @@ class ParticleNodeParams(_StepSearch):
     weight_temperature: float = Field(default=0.2, gt=0, description="softmax temperature over step scores")
 
 
+def _voted_answer(ctx: NodeContext, method: str, item: Any, res: Any, reason: str = "") -> Answer | SearchAnswer:
+    """A majority vote's answer: its samples recorded as a one-level search tree, the vote table as evidence."""
+    shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
+    sid = record_samples(ctx.tracer, method, item, res.samples, shares, res.answer)
+    ev = vote_evidence(
+        method,
+        res.table,
+        search_id=sid,
+        stop_reason=res.stop_reason,
+        stop_detail=res.stop_detail,
+        calls=res.calls,
+        tokens=res.tokens,
+        **({"reason": reason} if reason else {}),
+    )
+    rationales = [s.text for s in res.samples]
+    return make_answer(item, res.answer, ev, status="voted", confidence=res.table.agreement, rationales=rationales)
+
+
 @node("search.self_consistency", params=SelfConsistencyParams, needs=("model",))
 async def self_consistency_node(
     ctx: NodeContext, params: SelfConsistencyParams, problem: Problem | None = None, question: Question | None = None
@@ -172,25 +190,7 @@ async def self_consistency_node(
         budget=params.budget(),
         logprobs=params.logprobs,
     )
-    shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
-    sid = record_samples(ctx.tracer, "self_consistency", item, res.samples, shares, res.answer)
-    ev = vote_evidence(
-        "self_consistency",
-        res.table,
-        search_id=sid,
-        stop_reason=res.stop_reason,
-        stop_detail=res.stop_detail,
-        calls=res.calls,
-        tokens=res.tokens,
-    )
-    return make_answer(
-        item,
-        res.answer,
-        ev,
-        status="voted",
-        confidence=res.table.agreement,
-        rationales=[s.text for s in res.samples],
-    )
+    return _voted_answer(ctx, "self_consistency", item, res)
 
 
 @node("search.best_of_n", params=BestOfNParams, needs=("model",))
@@ -268,20 +268,9 @@ async def adaptive_node(
         budget=params.budget(),
         logprobs=params.logprobs,
     )
-    shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
-    sid = record_samples(ctx.tracer, "adaptive", item, res.samples, shares, res.answer)
-    ev = vote_evidence(
-        "adaptive",
-        res.table,
-        search_id=sid,
-        stop_reason=res.stop_reason,
-        stop_detail=res.stop_detail,
-        calls=res.calls,
-        tokens=res.tokens,
-        reason=f"{len(res.samples)} of at most {params.max_samples} samples drawn",
+    return _voted_answer(
+        ctx, "adaptive", item, res, reason=f"{len(res.samples)} of at most {params.max_samples} samples drawn"
     )
-    rationales = [s.text for s in res.samples]
-    return make_answer(item, res.answer, ev, status="voted", confidence=res.table.agreement, rationales=rationales)
 
 
 @node("search.rpc", params=RPCParams, needs=("model",))
