@@ -17,11 +17,12 @@ memory.remember    problem, answer                       remembered
 =================  ====================================  =========================
 
 ``search.*`` (inference-time search and sampling, :mod:`thinkgraph.nodes.search`): ``self_consistency``,
-``best_of_n``, ``adaptive``, ``rpc``, ``beam``, ``mcts`` and ``particles``.  ``memory.*`` live in
+``best_of_n``, ``adaptive``, ``rpc``, ``beam``, ``mcts`` and ``particles``; ``repeated_sampling`` (a verifier,
+pass@k, verifier-aware abstention) and ``thinksum`` in :mod:`thinkgraph.nodes.verified`.  ``memory.*`` live in
 :mod:`thinkgraph.memory.nodes` (episodic recall, re-verified before use).
 """
 
 from thinkgraph.memory import nodes as memory
-from thinkgraph.nodes import combine, cot, human, linc, route, search
+from thinkgraph.nodes import combine, cot, human, linc, route, search, verified
 
-__all__ = ["combine", "cot", "human", "linc", "memory", "route", "search"]
+__all__ = ["combine", "cot", "human", "linc", "memory", "route", "search", "verified"]
