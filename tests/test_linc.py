@@ -33,6 +33,8 @@ def sentence_of(request: ChatRequest) -> str:
 
 def translator(table: dict[str, str], override: Callable[[str, int], str | None] | None = None) -> ScriptedModel:
     def answer(request: ChatRequest, i: int) -> str:
+        if "does not fit the sentence" in request.messages[-1].content:
+            return request.messages[-2].content  # a repair turn: this scripted model insists on its formula
         sample = i + (0 if request.temperature == 0 else 1)  # greedy request is sample 0
         if override is not None:
             out = override(sentence_of(request), sample)
@@ -248,3 +250,38 @@ def test_cot_answer_parsing() -> None:
     assert parse_cot_answer("Therefore the conclusion is false.") == "False"
     assert parse_cot_answer('Therefore, the conclusion "Fiona is round" is True.') == "True"
     assert parse_cot_answer("Bob is unknown to me") is None
+
+
+def test_an_unfaithful_formula_goes_back_to_the_model_and_is_repaired() -> None:
+    rule = "If something is big then it is nice."
+    problem = Problem(id="r", premises=("Anne is big.", rule), conclusion="Anne is nice.", gold="True")
+    table = {"Anne is big.": "Big(anne)", rule: "∀x (Big(x) → True(x))", "Anne is nice.": "Nice(anne)"}
+
+    def answer(request: ChatRequest, i: int) -> str:
+        last = request.messages[-1].content
+        if "does not fit the sentence" in last:
+            assert "True names no word of the sentence" in last
+            return "∀x (Big(x) → Nice(x))"
+        return table[sentence_of(request)]
+
+    model = ScriptedModel(answer)
+    ctx = RunContext()
+    result = solve_sync(problem, model, config=cfg(vote="sentence"), ctx=ctx)
+    assert (result.value, result.status) == ("True", "verified")
+    repairs = [r for r in model.requests if "does not fit the sentence" in r.messages[-1].content]
+    assert len(repairs) == 3  # each of the rule's three samples, once
+    f = result.evidence.formalization
+    assert f is not None and f.premises[1].formula == "∀x (Big(x) → Nice(x))"
+
+
+def test_a_repair_that_does_not_help_keeps_the_sample_and_its_issue() -> None:
+    from thinkgraph.agents.translator import SentenceTranslator
+
+    model = ScriptedModel(lambda r, i: "∀x (Big(x) → True(x))")
+    tr = SentenceTranslator(model, TranslatorConfig(samples=1, repair_turns=2))
+    import asyncio
+
+    [sample] = asyncio.run(tr.translate("If something is big then it is nice."))
+    assert sample.formula == "∀x (Big(x) → True(x))" and not sample.repaired
+    assert sample.issues == ("the predicate True names no word of the sentence",)
+    assert len(model.requests) == 3  # the sample and two repair turns

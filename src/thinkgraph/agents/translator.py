@@ -95,7 +95,13 @@ class TranslatorConfig(BaseModel):
     embedder: str = Field(default="default", description="the embedder spec for embedding selection")
     vocabulary_hint: bool = Field(default=False, description="list predicates used so far (hurt a 1.5B model)")
     use_grammar: bool = Field(default=True, description="constrain output with the GBNF grammar of the notation")
-    repair: bool = Field(default=True, description="send an unparsable sample back once with the parser's message")
+    repair: bool = Field(default=True, description="send a rejected sample back with the reason")
+    repair_turns: int = Field(default=1, ge=1, le=4, description="repair turns per rejected sample")
+    repair_faithfulness: bool = Field(
+        default=True,
+        description="a formula that fails the faithfulness checks (polarity, a predicate the sentence does not "
+        "name, e.g. True(x)) goes back to the model with the issue, like a parse error",
+    )
     max_tokens: int = Field(default=96, ge=1, le=4096)
     seed: int = 0
 
@@ -156,35 +162,61 @@ class SentenceTranslator:
             requests.append(self._request(messages, rest, c.temperature, c.seed + 1))
         responses = await asyncio.gather(*[self.model.chat(r) for r in requests])
         raws = [text for resp in responses for text in resp.texts]
-        results = [self._check(i, raw) for i, raw in enumerate(raws)]
+        results = [self._check(i, raw, sentence) for i, raw in enumerate(raws)]
         if c.repair:
-            repaired = await asyncio.gather(*[self._repair(messages, r) for r in results])
+            repaired = await asyncio.gather(*[self._repair(messages, r, sentence) for r in results])
             results = list(repaired)
         return results
 
-    @staticmethod
-    def _check(index: int, raw: str) -> TranslationSample:
+    def _check(self, index: int, raw: str, sentence: str = "") -> TranslationSample:
         text = extract_formula(raw)
         try:
-            return TranslationSample(index=index, raw=raw, formula=to_unicode(check_formula(text)))
+            formula = to_unicode(check_formula(text))
         except FOLParseError as err:
             return TranslationSample(index=index, raw=raw, error=err.feedback())
+        issues: tuple[str, ...] = ()
+        if sentence and self.config.repair_faithfulness:
+            issues = tuple(faithfulness_issues(sentence, formula))
+        return TranslationSample(index=index, raw=raw, formula=formula, issues=issues)
 
-    async def _repair(self, messages: list[ChatMessage], result: TranslationSample) -> TranslationSample:
-        """A new sample: ``result`` itself when it parsed, else the outcome of one repair turn."""
-        if result.error is None:
-            return result
-        request = self._request(render_repair(messages, result.raw, result.error), 1, 0.0, self.config.seed)
-        try:
-            response = await self.model.chat(request)
-        except ModelUnavailable:
-            raise  # a set-up failure, not a bad sample
-        except ModelError as exc:
-            return result.model_copy(update={"error": f"{result.error} (repair failed: {exc})"})
-        fixed = self._check(result.index, response.texts[0])
-        if fixed.formula is not None:
-            return result.model_copy(update={"formula": fixed.formula, "error": None, "repaired": True})
-        return result.model_copy(update={"error": f"{fixed.error} (after one repair)"})
+    @staticmethod
+    def _feedback(result: TranslationSample) -> str:
+        if result.error is not None:
+            return result.error
+        return f"The formula {result.formula} does not fit the sentence: {'; '.join(result.issues)}."
+
+    async def _repair(self, messages: list[ChatMessage], result: TranslationSample, sentence: str) -> TranslationSample:
+        """``result`` itself when it parsed and passed the faithfulness checks; else the outcome of up to
+        ``repair_turns`` turns, each sending the last rejected output back with the reason.  A parsed formula is
+        replaced only by one with fewer faithfulness issues (a repair never makes a sample worse)."""
+        best = result
+        current = result
+        turns = self.config.repair_turns
+        for turn in range(1, turns + 1):
+            if best.error is None and not best.issues:
+                break
+            request = self._request(
+                render_repair(messages, current.raw, self._feedback(current)), 1, 0.0, self.config.seed + turn - 1
+            )
+            try:
+                response = await self.model.chat(request)
+            except ModelUnavailable:
+                raise  # a set-up failure, not a bad sample
+            except ModelError as exc:
+                if best.error is not None:
+                    return best.model_copy(update={"error": f"{best.error} (repair failed: {exc})"})
+                return best
+            current = self._check(result.index, response.texts[0], sentence)
+            if current.formula is None:
+                continue
+            if best.formula is None or len(current.issues) < len(best.issues):
+                best = result.model_copy(
+                    update={"formula": current.formula, "error": None, "repaired": True, "issues": current.issues}
+                )
+        if best.formula is None:
+            n = "one repair" if turns == 1 else f"{turns} repairs"
+            return best.model_copy(update={"error": f"{current.error or best.error} (after {n})"})
+        return best
 
 
 def majority(formulas: Sequence[str | None]) -> tuple[str | None, float]:

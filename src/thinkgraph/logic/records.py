@@ -166,6 +166,7 @@ class TranslationSample(Record):
     formula: str | None = None
     error: str | None = None
     repaired: bool = False
+    issues: tuple[str, ...] = ()  # faithfulness issues the formula still has (after any repair turns)
 
 
 class SentenceTranslations(Record):
