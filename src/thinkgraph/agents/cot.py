@@ -9,7 +9,9 @@ from __future__ import annotations
 import re
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
+from thinkgraph.agents.strategies import Strategy, reverse_filter, strategy_prompt
 from thinkgraph.llm.base import ChatModel, ChatRequest
 from thinkgraph.messages import Answer, ChatMessage, Evidence, Label, Problem
 
@@ -43,16 +45,28 @@ def parse_cot_answer(text: str) -> Label | None:
 
 
 async def cot_samples(
-    model: ChatModel, problem: Problem, samples: int = 1, temperature: float = 0.0, max_tokens: int = 1024
+    model: ChatModel,
+    problem: Problem,
+    samples: int = 1,
+    temperature: float = 0.0,
+    max_tokens: int = 1024,
+    strategy: Strategy = "none",
+    tracer: Any = None,
 ) -> list[str]:
+    """``samples`` chain-of-thought replies (one request), prompted under ``strategy``
+    (:mod:`thinkgraph.agents.strategies`; ``reverse`` withholds the replies that fail the reverse check)."""
+    messages = await strategy_prompt(model, problem, render_cot_prompt, strategy, tracer=tracer)
     request = ChatRequest(
-        messages=tuple(render_cot_prompt(problem)),
+        messages=tuple(messages),
         n=samples,
         temperature=temperature if samples > 1 else 0.0,
         max_tokens=max_tokens,
         seed=0,
     )
-    return (await model.chat(request)).texts
+    texts = (await model.chat(request)).texts
+    if strategy == "reverse":
+        texts = await reverse_filter(model, problem, texts, tracer=tracer)
+    return texts
 
 
 def cot_vote(problem: Problem, texts: Sequence[str]) -> Answer:

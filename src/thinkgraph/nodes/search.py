@@ -15,9 +15,11 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from thinkgraph.agents.strategies import Strategy, lower_answer, reverse_check, strategy_prompt
 from thinkgraph.evals.items import Question
 from thinkgraph.graphs.node import NodeContext, node
 from thinkgraph.logic.records import Answer, Problem
+from thinkgraph.messages import ChatMessage
 from thinkgraph.search.adaptive import AdaptiveParams, adaptive_consistency
 from thinkgraph.search.answers import (
     extractor_for,
@@ -35,7 +37,7 @@ from thinkgraph.search.particles import ParticleParams, particle_filter
 from thinkgraph.search.reasoning import LogprobScore, SelfEvaluation, StateScorer, StepConfig, StepWorld
 from thinkgraph.search.records import SearchAnswer, SearchEvidence
 from thinkgraph.search.rpc import rpc
-from thinkgraph.search.sampling import best_of_n, self_consistency
+from thinkgraph.search.sampling import Sample, best_of_n, self_consistency
 from thinkgraph.search.scorers import logprob_scorer, self_eval_scorer
 
 ExtractorName = Literal["auto", "number", "choice", "label", "yesno", "answer_line"]
@@ -64,6 +66,11 @@ class _Sampling(_Budgeted):
     logprobs: bool = Field(
         default=False,
         description="token log-probabilities with every sample (strategies that ask alike share cached samples)",
+    )
+    strategy: Strategy = Field(
+        default="none",
+        description="prompt strategy: none, re2, far, cop (a selection call first) or reverse (a check call after; "
+        "an answer failing it abstains); their calls count towards the run's budget, not max_calls",
     )
 
     @model_validator(mode="after")
@@ -155,6 +162,27 @@ class ParticleNodeParams(_StepSearch):
     weight_temperature: float = Field(default=0.2, gt=0, description="softmax temperature over step scores")
 
 
+async def _prompt(ctx: NodeContext, params: _Sampling, item: Problem | Question) -> list[ChatMessage]:
+    """The sampling prompt under the node's strategy (COP makes its selection call here)."""
+    return await strategy_prompt(ctx.model, item, messages_for, params.strategy, tracer=ctx.tracer)
+
+
+async def _reverse_checked(
+    ctx: NodeContext, params: _Sampling, item: Problem | Question, answer: Answer | SearchAnswer, chosen: Sample | None
+) -> Answer | SearchAnswer:
+    """With ``strategy: reverse``: the chosen sample's reasoning reverse-checked; an answer failing the check is
+    lowered to abstained, the withheld value and the check named in its evidence."""
+    if params.strategy != "reverse" or answer.abstained() or chosen is None:
+        return answer
+    check = await reverse_check(ctx.model, item, chosen.text, tracer=ctx.tracer)
+    checked: Answer | SearchAnswer = lower_answer(answer, check)
+    return checked
+
+
+def _first_naming(samples: Any, value: str | None) -> Sample | None:
+    return next((s for s in samples if value is not None and s.answer == value), None)
+
+
 def _voted_answer(ctx: NodeContext, method: str, item: Any, res: Any, reason: str = "") -> Answer | SearchAnswer:
     """A majority vote's answer: its samples recorded as a one-level search tree, the vote table as evidence."""
     shares = [res.table.share(s.answer) if s.answer is not None else 0.0 for s in res.samples]
@@ -181,7 +209,7 @@ async def self_consistency_node(
     item = item_of(problem, question)
     res = await self_consistency(
         ctx.model,
-        messages_for(item),
+        await _prompt(ctx, params, item),
         extractor_for(item, params.extractor),
         n=params.samples,
         temperature=params.temperature,
@@ -190,7 +218,8 @@ async def self_consistency_node(
         budget=params.budget(),
         logprobs=params.logprobs,
     )
-    return _voted_answer(ctx, "self_consistency", item, res)
+    answer = _voted_answer(ctx, "self_consistency", item, res)
+    return await _reverse_checked(ctx, params, item, answer, _first_naming(res.samples, res.answer))
 
 
 @node("search.best_of_n", params=BestOfNParams, needs=("model",))
@@ -206,7 +235,7 @@ async def best_of_n_node(
     )
     res = await best_of_n(
         ctx.model,
-        messages_for(item),
+        await _prompt(ctx, params, item),
         scorer,
         n=params.samples,
         extractor=extractor_for(item, params.extractor),
@@ -241,7 +270,7 @@ async def best_of_n_node(
         reason=f"best sample {res.best.index} scored {max(finite):.3g}" if res.best is not None and finite else "",
     )
     best = res.best
-    return make_answer(
+    answer = make_answer(
         item,
         res.answer,
         ev,
@@ -249,6 +278,7 @@ async def best_of_n_node(
         confidence=max(finite) if finite and params.scorer == "self_eval" else None,
         rationales=[best.text] if best is not None else [],
     )
+    return await _reverse_checked(ctx, params, item, answer, best)
 
 
 @node("search.adaptive", params=AdaptiveNodeParams, needs=("model",))
@@ -259,7 +289,7 @@ async def adaptive_node(
     item = item_of(problem, question)
     res = await adaptive_consistency(
         ctx.model,
-        messages_for(item),
+        await _prompt(ctx, params, item),
         extractor_for(item, params.extractor),
         AdaptiveParams(params.max_samples, params.batch, params.min_samples, params.rule, params.threshold),
         temperature=params.temperature,
@@ -268,9 +298,10 @@ async def adaptive_node(
         budget=params.budget(),
         logprobs=params.logprobs,
     )
-    return _voted_answer(
+    answer = _voted_answer(
         ctx, "adaptive", item, res, reason=f"{len(res.samples)} of at most {params.max_samples} samples drawn"
     )
+    return await _reverse_checked(ctx, params, item, answer, _first_naming(res.samples, res.answer))
 
 
 @node("search.rpc", params=RPCParams, needs=("model",))
@@ -281,7 +312,7 @@ async def rpc_node(
     item = item_of(problem, question)
     res = await rpc(
         ctx.model,
-        messages_for(item),
+        await _prompt(ctx, params, item),
         extractor_for(item, params.extractor),
         n=params.samples,
         temperature=params.temperature,
@@ -304,7 +335,8 @@ async def rpc_node(
     )
     confidence = res.table.share(res.answer) if res.answer is not None else None
     rationales = [s.text for s in res.samples]
-    return make_answer(item, res.answer, ev, status="voted", confidence=confidence, rationales=rationales)
+    answer = make_answer(item, res.answer, ev, status="voted", confidence=confidence, rationales=rationales)
+    return await _reverse_checked(ctx, params, item, answer, _first_naming(res.samples, res.answer))
 
 
 @node("search.beam", params=BeamNodeParams, needs=("model",))
