@@ -1,0 +1,316 @@
+"""Speculative thinking (Yang et al., 2025): the small model writes, the large one takes over at reflection points
+and hands back; each model's tokens are counted; budgets and missing answers end the run with a named reason."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import thinkgraph.nodes.speculative as spec_node  # registers speculative.reason until nodes/__init__ imports it
+from thinkgraph.agents.speculative import (
+    CONTINUE_PROMPT,
+    SpeculativeConfig,
+    SpeculativeResult,
+    classify_peek,
+    has_final_answer,
+    speculative_reason,
+    strip_echo,
+)
+from thinkgraph.evals.items import Question
+from thinkgraph.graphs.yaml_loader import load_workflow, loads_workflow
+from thinkgraph.llm.base import ChatRequest, ChatResponse, Completion
+from thinkgraph.logic.records import Answer, Problem
+from thinkgraph.messages import ChatMessage, ModelResponse, Note, Usage
+from thinkgraph.runtime import RunContext
+from thinkgraph.search.records import SearchAnswer
+from thinkgraph.testing import ScriptedModel, apply_limits, count_tokens
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "speculative.yaml"
+PROMPT = [ChatMessage(role="system", content="Reason, then 'Answer: X'."), ChatMessage(role="user", content="4 pens?")]
+
+
+def words(text: str) -> int:
+    return count_tokens(text)
+
+
+def prefix_of(request: ChatRequest) -> str:
+    last = request.messages[-1]
+    return last.content if last.role == "assistant" else ""
+
+
+class Typist:
+    """A deterministic model that writes ``full``: each call continues it from the prefilled text (as a model at
+    temperature 0 would).  ``echo``: repeat the prefill before the continuation, as llama.cpp does; stops and
+    ``max_tokens`` apply to the new text only."""
+
+    def __init__(self, full: str, name: str = "typist", echo: bool = False) -> None:
+        self.full, self.name, self.echo = full, name, echo
+        self.requests: list[ChatRequest] = []
+
+    async def chat(self, request: ChatRequest) -> ChatResponse:
+        self.requests.append(request)
+        prefix = prefix_of(request)
+        assert self.full.startswith(prefix), (prefix, self.full)
+        text, finish = apply_limits(self.full[len(prefix) :], request.stop, request.max_tokens)
+        usage = Usage(prompt_tokens=10, completion_tokens=words(text))
+        shown = prefix + text if self.echo else text
+        return ChatResponse(model=self.name, choices=(Completion(text=shown, finish_reason=finish),), usage=usage)
+
+    async def aclose(self) -> None:
+        return None
+
+
+def run(small: Any, large: Any, **kw: Any) -> tuple[SpeculativeResult, list[str]]:
+    notes: list[str] = []
+    result = asyncio.run(speculative_reason(small, large, PROMPT, SpeculativeConfig(**kw), note=notes.append))
+    return result, notes
+
+
+# ----------------------------------------------------------------------------- the loop
+
+
+@pytest.mark.parametrize(
+    ("before", "trigger"),
+    [("", "\n\n"), ("\n", "Wait"), (" ", "wait,"), (". ", "But"), ("", " but ")],
+)
+def test_the_large_model_takes_over_at_each_trigger_and_hands_back(before: str, trigger: str) -> None:
+    first = "Two pens cost 6 dollars" + before
+    peek = trigger + " four pens"
+    small = ScriptedModel([first + trigger + " four pens cost 12.", peek, "So 4 pens cost 12.\nAnswer: 12"], "small")
+    large = ScriptedModel(["four pens cost 2 x 6 = 12 dollars.\n\nnot written"], "large")
+    result, notes = run(small, large)
+
+    kept = trigger if not trigger.strip() else trigger.rstrip(" ")
+    took = "four pens cost 2 x 6 = 12 dollars.\n\n"
+    assert result.text == first + kept + took + "So 4 pens cost 12.\nAnswer: 12"
+    assert result.answered and result.stop_reason == "answered"
+    assert [(s.writer, s.trigger) for s in result.segments] == [("small", ""), ("large", trigger), ("small", "")]
+    # the large model continued the same text: a partial assistant turn ending at the kept trigger
+    assert large.requests[0].messages[-1] == ChatMessage(role="assistant", content=first + kept)
+    assert large.requests[0].stop == ("\n\n",)
+    # the peek is a short call without stops
+    assert small.requests[1].stop == () and small.requests[1].max_tokens == 4
+    ledger = result.ledger
+    peek_words = words(peek)
+    assert ledger.peek_tokens == peek_words
+    assert ledger.small_tokens == words(first) + peek_words + words("So 4 pens cost 12.\nAnswer: 12")
+    assert ledger.large_tokens == words(took)
+    assert (ledger.small_segments, ledger.takeovers, ledger.by_trigger) == (2, 1, {trigger: 1})
+    assert ledger.calls == 4 and ledger.small_model == "small" and ledger.large_model == "large"
+    after = words(first) + peek_words
+    assert notes == [f"large model large took over at {trigger!r} after {after} tokens, wrote {words(took)} tokens"]
+
+
+def test_a_trigger_inside_a_word_is_not_a_reflection_point() -> None:
+    small = Typist("Butter costs 3 dollars; we await, then the jar costs 2.\nAnswer: 5")
+    large = ScriptedModel([], "large")  # any call would raise ScriptExhausted
+    result, notes = run(small, large)
+    assert result.answered and result.text == small.full
+    assert result.ledger.takeovers == 0 and notes == [] and not large.requests
+    assert result.ledger.peek_tokens > 0  # it paused at 'But' and at 'wait,' and peeked past them
+
+
+def test_llama_cpp_repeating_the_prefill_is_cut_off() -> None:
+    full = "One pen costs 3.\n\nWait, four pens cost 12.\n\nSo the total is 12.\nAnswer: 12"
+    small = Typist(full, "small", echo=True)
+    large = Typist(full, "large", echo=True)
+    result, _ = run(small, large)
+    assert result.text == full and result.answered
+    assert [s.writer for s in result.segments] == ["small", "large", "small"]
+    assert result.ledger.large_tokens == words("Wait, four pens cost 12.")
+    assert result.segments[1].text == "Wait, four pens cost 12.\n\n"
+
+
+def test_a_paragraph_break_with_cues_takes_over_only_before_a_reflective_word() -> None:
+    full = "Pens cost 3.\n\nSo four cost 12.\n\nWait, check: 4 x 3 = 12.\nAnswer: 12"
+    small = Typist(full, "small")
+    large = Typist(full, "large")
+    result, _ = run(small, large, triggers=("\n\n",), paragraph_cues=("wait", "hmm"))
+    assert result.text == full
+    large_parts = [s.text for s in result.segments if s.writer == "large"]
+    assert large_parts == ["Wait, check: 4 x 3 = 12.\nAnswer: 12"]
+
+
+def test_the_large_model_finishes_when_the_small_one_ends_without_an_answer() -> None:
+    small = ScriptedModel(["Four pens cost 12 dollars.", ""], "small")
+    large = ScriptedModel(["Answer: 12"], "large")
+    result, notes = run(small, large)
+    assert result.answered and result.text == "Four pens cost 12 dollars.Answer: 12"
+    assert result.ledger.by_trigger == {"end": 1} and "took over at 'end'" in notes[0]
+
+
+def test_both_models_ending_without_an_answer_is_ended() -> None:
+    small = ScriptedModel(["I am not sure about this.", ""], "small")
+    large = ScriptedModel([""], "large")
+    result, _ = run(small, large)
+    assert (result.stop_reason, result.answered, result.text) == ("ended", False, "I am not sure about this.")
+
+
+def test_the_total_token_cap_stops_the_reasoning() -> None:
+    small = Typist(" ".join(f"w{i}" for i in range(200)) + "\nAnswer: 1", "small")
+    result, _ = run(small, ScriptedModel([], "large"), max_tokens=20, segment_tokens=8)
+    assert result.stop_reason == "max_tokens" and not result.answered
+    assert result.ledger.small_tokens == 20 and len(small.requests) == 3  # 8 + 8 + the last 4
+
+
+def test_a_budget_of_calls_stops_with_budget_exhausted() -> None:
+    small = ScriptedModel(["Pens cost 3.", "\n\nWait, let me", "never asked"], "small")
+    large = ScriptedModel(["never asked"], "large")
+    result, _ = run(small, large, budget=spec_node.SearchBudget(max_calls=2))
+    assert (result.stop_reason, result.stop_detail) == ("budget_exhausted", "search model calls limit 2")
+    assert result.ledger.calls == 2 and not large.requests and not result.answered
+
+
+def test_max_takeovers_zero_never_pauses_the_small_model() -> None:
+    small = Typist("Pens cost 3.\n\nWait, so 4 cost 12.\nAnswer: 12", "small")
+    result, _ = run(small, ScriptedModel([], "large"), max_takeovers=0)
+    assert result.answered and result.ledger.takeovers == 0 and small.requests[0].stop == ()
+
+
+def test_prompt_continuation_puts_the_text_in_the_user_turn() -> None:
+    small = ScriptedModel(["Pens cost 3.\n\n", "\n\nWait, so", "Answer: 12"], "small")
+    large = ScriptedModel(["Four cost 12."], "large")
+    result, _ = run(small, large, continuation="prompt")
+    assert result.answered
+    msgs = large.requests[0].messages
+    assert [m.role for m in msgs] == ["system", "user"]
+    assert msgs[-1].content == "4 pens?" + CONTINUE_PROMPT + "Pens cost 3.\n\n"
+
+
+def test_final_answer_lines_peeks_and_echoes() -> None:
+    assert has_final_answer("so 4 x 3 = 12.\nAnswer: 12")
+    assert has_final_answer("**Final answer:** 12\n", complete=False)
+    assert not has_final_answer("First let's find the answer: first the price.")
+    assert not has_final_answer("Answer: 7", complete=False)  # cut by the token cap: '72' may follow
+    assert classify_peek("costs", " but then", [" but ", "But"]) == " but "
+    assert classify_peek("x. ", "Butter is", ["But"]) is None
+    assert classify_peek("we a", "wait, then", ["wait,"]) is None
+    assert classify_peek("12.", "\n\nSo", ["\n\n"], cues=["wait"]) is None
+    assert classify_peek("12.", "\n\nHmm, no", ["\n\n"], cues=["wait", "hmm"]) == "\n\n"
+    assert strip_echo("abc def", "abc") == " def" and strip_echo("xyz", "abc") == "xyz"
+
+
+# ----------------------------------------------------------------------------- the node
+
+
+def _events(ctx: RunContext, kind: type) -> list[Any]:
+    return [e for e in ctx.tracer.events if isinstance(e, kind)]
+
+
+def test_the_example_workflow_answers_a_question_with_the_ledger_as_evidence() -> None:
+    compiled = load_workflow(EXAMPLE).compile()
+    small = ScriptedModel(["Each pen costs 3 dollars.", "\n\nWait, that is", "So the answer is clear.\nAnswer: 12"])
+    small.name = "small"
+    large = ScriptedModel(["Wait, 4 pens cost 4 x 3 = 12 dollars.\n\nmore"], "large")
+    ctx = RunContext()
+    question = Question(id="q1", text="A pen costs 3 dollars. How much do 4 pens cost?")
+    result = compiled.run_sync(question, model=small, models={"think.large": large}, ctx=ctx)
+
+    out = result.output
+    assert isinstance(out, SearchAnswer) and (out.value, out.status) == ("12", "voted")
+    ev = out.evidence
+    assert ev.method == "speculative" and ev.stop_reason == "answered" and ev.votes == {"12": 1}
+    assert [p.split("]")[0] for p in ev.path] == ["[small", "[large at '\\n\\n'", "[small"]
+    # the ledger in the evidence is what the traced model calls report, model by model
+    responses = _events(ctx, ModelResponse)
+    per_model = {m: sum(e.usage.completion_tokens for e in responses if e.model == m) for m in ("small", "large")}
+    assert f"small small wrote {per_model['small']} tokens in 2 segments" in ev.reason
+    assert f"large large wrote {per_model['large']} tokens in 1 takeovers" in ev.reason
+    assert ev.calls == len(responses) == 4
+    notes = [n.text for n in _events(ctx, Note)]
+    assert any(n.startswith("large model large took over at '\\n\\n'") for n in notes)
+    assert all(e.node == "think" for e in responses)
+
+
+def test_a_problem_is_answered_like_cot_vote_and_cut_off_reasoning_abstains() -> None:
+    wf = loads_workflow(
+        "workflow: spec-logic\ninput: problem\noutput: answer\n"
+        "nodes:\n  think: {use: speculative.reason, with: {max_tokens: 16, segment_tokens: 8}}\n"
+    ).compile()
+    problem = Problem(premises=("All men are mortal.", "Socrates is a man."), conclusion="Socrates is mortal.")
+    small = Typist("Socrates is a man, so he is mortal.\nAnswer: True", "small")  # 8 words, then ' True'
+    got = wf.run_sync(problem, model=small, models={"think.large": ScriptedModel([], "large")}).output
+    assert isinstance(got, Answer) and (got.value, got.status) == ("True", "voted")
+    assert "small small wrote" in got.evidence.reason and "stopped: answered" in got.evidence.reason
+
+    rambling = Typist("Socrates is a man and the conclusion is true " * 5 + "\nAnswer: True", "small")
+    cut = wf.run_sync(problem, model=rambling, models={"think.large": ScriptedModel([], "large")}).output
+    assert isinstance(cut, Answer) and cut.status == "abstained" and cut.value is None
+    assert "stopped: max_tokens" in cut.evidence.reason
+
+
+class Closing(ScriptedModel):
+    closed = 0
+
+    async def aclose(self) -> None:
+        Closing.closed += 1
+
+
+@pytest.mark.parametrize("fails", [False, True])
+def test_a_large_model_named_by_spec_is_loaded_and_closed(monkeypatch: pytest.MonkeyPatch, fails: bool) -> None:
+    import thinkgraph.llm
+
+    loaded: list[str] = []
+
+    def fake_load(spec: str, **kw: Any) -> Closing:
+        loaded.append(spec)
+        return Closing(["Four pens cost 12.\nAnswer: 12"], "large")
+
+    monkeypatch.setattr(thinkgraph.llm, "load_model", fake_load)
+    Closing.closed = 0
+    small = ScriptedModel([] if fails else ["Pens cost 3.", ""], "small")  # [] : its first call fails
+    result = load_workflow(EXAMPLE).compile().run_sync(Question(text="4 pens at 3 dollars?"), model=small)
+    if fails:
+        assert result.ending == "failed" and "exhausted" in (result.error or "")
+    else:
+        assert isinstance(result.output, SearchAnswer) and result.output.value == "12"
+    assert loaded == ["local"] and Closing.closed == 1
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [
+        ("openai:gpt@https://example.com/v1", "on another host"),
+        ("vllm:Qwen/Qwen2.5-7B", "would start a vLLM server"),
+        ("gpt-4", "unknown model spec"),
+    ],
+)
+def test_unsafe_or_unknown_large_model_specs_are_refused_by_the_checker(spec: str, message: str) -> None:
+    from thinkgraph.graphs.errors import WorkflowError
+
+    text = EXAMPLE.read_text(encoding="utf-8").replace("large_model: local", f"large_model: '{spec}'")
+    with pytest.raises(WorkflowError, match=re.escape(message)):
+        loads_workflow(text)
+    spec_node.SpeculativeParams(large_model="openai:m@http://127.0.0.1:8000/v1")  # a loopback server is fine
+
+
+# ----------------------------------------------------------------------------- the real models
+
+
+@pytest.mark.slow
+def test_real_small_and_large_models_both_write() -> None:
+    pytest.importorskip("xllamacpp")
+    from thinkgraph.llm import load_model
+
+    small, large = load_model("local:small"), load_model("local")
+
+    async def go() -> SpeculativeResult:
+        try:
+            cfg = SpeculativeConfig(
+                triggers=("\n", "Wait", " but "), segment_tokens=40, takeover_tokens=24, max_tokens=120
+            )
+            messages = spec_node.messages_for(Question(text="A pen costs 3 dollars. How much do 4 pens cost?"))
+            return await speculative_reason(small, large, messages, cfg)
+        finally:
+            await small.aclose()
+            await large.aclose()
+
+    result = asyncio.run(go())
+    ledger = result.ledger
+    assert ledger.small_tokens > 0 and ledger.large_tokens > 0 and ledger.takeovers >= 1
+    assert ledger.small_tokens + ledger.large_tokens <= 120
+    assert result.text.strip()
