@@ -207,6 +207,35 @@ def test_uncertain_consensus_with_an_unfaithful_formula_abstains() -> None:
     assert (relaxed.value, relaxed.status) == ("Uncertain", "voted")
 
 
+def test_strict_uncertain_needs_every_sentence_agreed_and_none_repaired() -> None:
+    # one sample of one premise dissents: lenient Uncertain stands on the 2-of-3 majority, strict abstains
+    def split(sentence: str, i: int) -> str | None:
+        return "∀x (Rodent(x) → Reptile(x))" if (sentence, i) == ("All rodents are mammals.", 2) else None
+
+    problem = PROBLEM.model_copy(update={"conclusion": "Nutty is green.", "gold": "Uncertain"})
+    table = {**GOOD, "Nutty is green.": "Green(nutty)"}
+    lenient = solve_sync(problem, translator(table, split), config=cfg(vote="sentence"))
+    assert (lenient.value, lenient.status) == ("Uncertain", "voted")
+    strict = solve_sync(problem, translator(table, split), config=cfg(vote="sentence", uncertain="strict"))
+    assert strict.status == "abstained" and "every sentence agreed" in strict.evidence.reason
+    assert "All rodents are mammals." in strict.evidence.reason
+    both = solve_sync(problem, translator(table), config=cfg(vote="sentence", uncertain="strict"))
+    assert (both.value, both.status) == ("Uncertain", "voted")
+
+    # a sentence whose formula came from a repair turn: strict abstains, lenient keeps Uncertain
+    def repaired(request: ChatRequest, i: int) -> str:
+        last = request.messages[-1].content
+        if "does not fit the sentence" in last:
+            return "Green(nutty)"
+        sentence = sentence_of(request)
+        return "Blue(nutty)" if sentence == "Nutty is green." else table[sentence]
+
+    fixed = solve_sync(problem, ScriptedModel(repaired), config=cfg(vote="sentence", uncertain="strict"))
+    assert fixed.status == "abstained" and "was repaired" in fixed.evidence.reason
+    kept = solve_sync(problem, ScriptedModel(repaired), config=cfg(vote="sentence"))
+    assert (kept.value, kept.status) == ("Uncertain", "voted")
+
+
 def test_faithfulness_checks() -> None:
     from thinkgraph.agents.translator import faithfulness_issues
 

@@ -66,23 +66,38 @@ def build_formalizations(
         (i, [row[i] if i < len(row) else None for row in aligned]) for i in range(k)
     ]
     shares: tuple[float, ...] = ()
+    repaired: tuple[bool, ...] = ()
     if mode == "sentence":
         votes = [majority(row) for row in aligned]
         shares = tuple(share for _, share in votes)
+        repaired = tuple(
+            any(f == best and r.repaired for f, r in zip(row, st.samples, strict=True))
+            for row, st, (best, _) in zip(aligned, per_sentence, votes, strict=True)
+        )
         programs.insert(0, (CONSENSUS, [formula for formula, _ in votes]))
     outcomes = []
     for i, program in programs:
         agreement = shares if i == CONSENSUS else ()
+        fixed = repaired if i == CONSENSUS else ()
         missing = [j for j, f in enumerate(program) if f is None]
         if missing:
             j = missing[0]
             err = next((r.error for r in per_sentence[j].samples if r.error), "no formula")
             failure = f"sentence {j + 1} ({sentences[j]!r}) not formalized: {err}"
-            outcomes.append(ProvedSample(sample=i, formalization=None, failure=failure, sentence_agreement=agreement))
+            outcomes.append(
+                ProvedSample(
+                    sample=i, formalization=None, failure=failure, sentence_agreement=agreement, sentence_repaired=fixed
+                )
+            )
             continue
         formulas = [f for f in program if f is not None]
         outcomes.append(
-            ProvedSample(sample=i, formalization=_formalization(sentences, formulas, i), sentence_agreement=agreement)
+            ProvedSample(
+                sample=i,
+                formalization=_formalization(sentences, formulas, i),
+                sentence_agreement=agreement,
+                sentence_repaired=fixed,
+            )
         )
     return outcomes
 

@@ -38,6 +38,7 @@ class LincConfig(BaseModel):
     prover_timeout_s: float = Field(default=5.0, gt=0.0, le=3600.0)
     strict_vocabulary: bool = False  # a conclusion predicate unknown to the premises fails the sample
     check_faithfulness: bool = True  # an Uncertain consensus needs every formula to pass faithfulness checks
+    uncertain: Literal["lenient", "strict"] = "lenient"  # strict: also every sentence agreed, none repaired
 
 
 def prove(

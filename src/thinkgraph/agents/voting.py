@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Literal
 
 from thinkgraph.agents.faithfulness import faithfulness_issues
 from thinkgraph.logic.records import Answer, AnswerStatus, Evidence, Label, Problem, ProvedSample
@@ -36,11 +37,12 @@ def vote(
     threshold: float,
     second: Prover | None = None,
     check_faithfulness: bool = True,
+    uncertain: UncertainPolicy = "lenient",
 ) -> Answer:
     """Decide from proved samples (see the module docstring); a consensus outcome, when present,
     is decided by :func:`vote_consensus`."""
     if outcomes and outcomes[0].is_consensus and outcomes[0].label is not None:
-        answer = vote_consensus(problem, outcomes[0], list(outcomes[1:]), threshold, check_faithfulness)
+        answer = vote_consensus(problem, outcomes[0], list(outcomes[1:]), threshold, check_faithfulness, uncertain)
         if answer.status == "abstained" or second is None:
             return answer
         return _cross_check(problem, answer, outcomes[0], second)
@@ -81,12 +83,16 @@ def vote(
     return _cross_check(problem, answer, winner, second) if second is not None else answer
 
 
+UncertainPolicy = Literal["lenient", "strict"]
+
+
 def vote_consensus(
     problem: Problem,
     consensus: ProvedSample,
     samples: Sequence[ProvedSample],
     threshold: float = 0.5,
     check_faithfulness: bool = True,
+    uncertain: UncertainPolicy = "lenient",
 ) -> Answer:
     """Per-sentence voting: decide from the consensus formalization, weighing proofs above their absence.
 
@@ -99,7 +105,10 @@ def vote_consensus(
     * otherwise Uncertain stands when at least ``threshold`` of the sample formalizations agree and
       (``check_faithfulness``) every consensus formula passes the model-free checks of
       :func:`~thinkgraph.agents.translator.faithfulness_issues` — an Uncertain verdict depends on
-      every sentence, so one unfaithful translation is enough to doubt it.
+      every sentence, so one unfaithful translation is enough to doubt it;
+    * ``uncertain="strict"`` asks more of an Uncertain verdict (the absence of a proof, weaker evidence than a
+      proof): every sentence translated identically by every sample, and no sentence's formula the product of a
+      repair turn — otherwise abstain.
 
     ``verified`` when every sentence a proof rests on (its unsat core and the conclusion) was
     translated identically by all samples; ``voted`` otherwise.
@@ -167,6 +176,23 @@ def vote_consensus(
                     f"{item.sentence!r}: {issues[0]}"
                 )
                 return answer(None, "abstained", reason)
+    if uncertain == "strict":
+        sentences = [*consensus.formalization.premises, consensus.formalization.conclusion]
+        split = next((i for i, s in enumerate(shares) if s < 1.0), None)
+        if split is not None:
+            return answer(
+                None,
+                "abstained",
+                f"Uncertain (strict) needs every sentence agreed; {sentences[split].sentence!r} got "
+                f"{shares[split]:.0%} of the samples",
+            )
+        fixed = next((i for i, r in enumerate(consensus.sentence_repaired) if r), None)
+        if fixed is not None:
+            return answer(
+                None,
+                "abstained",
+                f"Uncertain (strict) needs formulas that passed first time; {sentences[fixed].sentence!r} was repaired",
+            )
     if share < threshold:
         return answer(
             None,
@@ -204,4 +230,4 @@ def abstain(problem: Problem, reason: str, evidence: Evidence | None = None) -> 
     return Answer(problem_id=problem.id, value=None, status="abstained", evidence=evidence)
 
 
-__all__ = ["abstain", "vote", "vote_consensus"]
+__all__ = ["UncertainPolicy", "abstain", "vote", "vote_consensus"]

@@ -60,6 +60,7 @@ def config_overrides(workflow: WorkflowSpec, config: LincConfig | None) -> dict[
                 {
                     f"{name}.threshold": config.threshold,
                     f"{name}.check_faithfulness": config.check_faithfulness,
+                    f"{name}.uncertain": config.uncertain,
                     f"{name}.timeout_s": config.prover_timeout_s,
                 }
             )

@@ -201,6 +201,7 @@ class ProvedSample(Record):
     verdict: Verdict | None = None
     failure: str = ""
     sentence_agreement: tuple[float, ...] = ()  # consensus only: majority share per sentence
+    sentence_repaired: tuple[bool, ...] = ()  # consensus only: the majority formula came from a repair turn
 
     @property
     def label(self) -> Label | None:

@@ -61,6 +61,10 @@ class VoteParams(BaseModel):
 
     threshold: float = Field(default=0.5, ge=0, le=1, description="share of samples that must agree")
     check_faithfulness: bool = Field(default=True, description="an Uncertain consensus needs faithful formulas")
+    uncertain: Literal["lenient", "strict"] = Field(
+        default="lenient",
+        description="strict: an Uncertain consensus also needs every sentence agreed and no sentence repaired",
+    )
     cross_check: Literal["none", "prover9", "z3"] = Field(
         default="none", description="re-prove the winning formalization with a second prover"
     )
@@ -74,7 +78,7 @@ async def decide(ctx: NodeContext, problem: Problem, proofs: Proofs, params: Vot
     if second is None and params.cross_check != "none":
         second = make_prover(params.cross_check, params.timeout_s)
     return await asyncio.to_thread(
-        vote, problem, list(proofs.samples), params.threshold, second, params.check_faithfulness
+        vote, problem, list(proofs.samples), params.threshold, second, params.check_faithfulness, params.uncertain
     )
 
 
