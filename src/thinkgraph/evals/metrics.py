@@ -21,7 +21,7 @@ from thinkgraph.search.estimators import pass_at_k  # the estimator lives with r
 
 def normalize(value: Any, answer_type: str) -> Any:
     """How answers compare: numbers as floats, choices as their letter, labels and yes/no lower-case
-    (Unknown = Uncertain); other answers as they are."""
+    (Unknown = Uncertain), grids as lists of integer rows (a JSON string of one too); other answers as they are."""
     if value is None:
         return None
     if answer_type == "number":
@@ -35,6 +35,10 @@ def normalize(value: Any, answer_type: str) -> Any:
     if answer_type in ("yesno", "label"):
         text = str(value).strip().lower()
         return {"unknown": "uncertain"}.get(text, text)
+    if answer_type == "grid":
+        from thinkgraph.evals.programs import normalize_grid
+
+        return normalize_grid(value)
     return value
 
 

@@ -53,8 +53,11 @@ def _same(predicted: Any, gold: Any, answer_type: str) -> bool | None:
     return bool(p == g)
 
 
-def score(item: EvalItem, result: RunResult) -> dict[str, Any]:
-    """The row fields a run's output gives: value, status, correct, confidence and sample counts."""
+def score(item: EvalItem, result: RunResult, program_checker: Any = None) -> dict[str, Any]:
+    """The row fields a run's output gives: value, status, correct, confidence and sample counts.
+
+    A program answer is run on every example of its item (``program_checker``, default: the sandbox) and is
+    correct iff it meets them all; an output whose ``status`` is ``verified`` keeps that status (confidence 1)."""
     out = result.output
     fields: dict[str, Any] = {"value": None, "correct": False, "confidence": None}
     if result.ending in ("failed", "interrupted") and out is None:
@@ -81,11 +84,18 @@ def score(item: EvalItem, result: RunResult) -> dict[str, Any]:
         "abstained" if out is not None and out.abstained() else ("answered" if value is not None else "failed")
     )
     fields["value"] = value
-    fields["correct"] = (
-        _same(value, item.gold, item.answer_type)
-        if fields["status"] == "answered"
-        else (None if item.gold is None else False)
-    )
+    answered = fields["status"] == "answered"
+    if answered and getattr(out, "status", None) == "verified":
+        fields.update(status="verified", confidence=1.0)
+    checked = item.answer_type == "program" and item.gold is None
+    if answered and checked:
+        from thinkgraph.evals.programs import check_program
+
+        fields["correct"] = check_program(item, value, program_checker)
+    elif answered:
+        fields["correct"] = _same(value, item.gold, item.answer_type)
+    else:
+        fields["correct"] = None if item.gold is None and not checked else False
     return fields
 
 
@@ -145,9 +155,11 @@ async def run_items(
     progress: bool = True,
     on_row: Callable[[Row], None] | None = None,
     first_index: int = 0,
+    program_checker: Any = None,
 ) -> list[Row]:
     """Run every item not yet in ``store`` (at most ``concurrency`` at once) and store each row as it
-    finishes.  Returns the rows written by this call."""
+    finishes.  Returns the rows written by this call.  Program answers are scored by ``program_checker``
+    (default: the sandbox; see :func:`score`)."""
     from thinkgraph.graphs.errors import RunUsageError
     from thinkgraph.llm.base import ModelUnavailable
     from thinkgraph.runtime import RunContext
@@ -176,7 +188,10 @@ async def run_items(
             error = ""
             try:
                 result = await compiled.run(item.input, model=model, ctx=ctx)
-                fields = score(item, result)
+                if item.answer_type == "program":  # runs the program in the sandbox: off the event loop
+                    fields = await asyncio.to_thread(score, item, result, program_checker)
+                else:
+                    fields = score(item, result)
                 error = result.error
                 ending = result.ending
                 output = result.output.model_dump(mode="json") if result.output is not None else None
@@ -256,11 +271,26 @@ def evaluate(
     close_model: bool = True,
     identity: dict[str, Any] | None = None,
     split_note: bool = False,
+    spread: str | None = None,
+    program_checker: Any = None,
 ) -> dict[str, Any]:
     """Run (or resume) an evaluation and return its summary (see :func:`thinkgraph.evals.metrics.summarize`).
-    The model is closed at the end (``close_model=False`` to keep it)."""
+    The model is closed at the end (``close_model=False`` to keep it).
+
+    ``spread`` names a ``meta`` key (``concept`` for 1D-ARC) to take items round-robin over before ``offset``
+    and ``limit`` apply; program answers are scored by ``program_checker`` (default: the sandbox, which must
+    then be available: :class:`EvalSetupError` otherwise)."""
     check_fits(compiled, report)
-    items = list(report.items)[offset : None if limit is None else offset + limit]
+    from thinkgraph.evals.programs import ProgramScoringUnavailable, default_program_checker
+    from thinkgraph.evals.programs import spread as spread_items
+
+    ordered = spread_items(report.items, spread) if spread else list(report.items)
+    items = ordered[offset : None if limit is None else offset + limit]
+    if program_checker is None and any(it.answer_type == "program" and it.gold is None for it in items):
+        try:
+            program_checker = default_program_checker()
+        except ProgramScoringUnavailable as exc:
+            raise EvalSetupError(str(exc)) from exc
     if not items:
         raise EvalSetupError(
             f"nothing to run: {len(report.items)} problem(s) loaded from {report.path}, none left after "
@@ -273,7 +303,7 @@ def evaluate(
     repeated = sorted(i for i, c in Counter(it.id for it in items).items() if c > 1)
     if repeated:
         raise EvalSetupError(f"problem ids must be unique; repeated: {', '.join(repeated[:5])}")
-    manifest = manifest_for(compiled, model_spec, report, **(identity or {}))
+    manifest = manifest_for(compiled, model_spec, report, **(identity or {}), **({"spread": spread} if spread else {}))
     temp = None
     if out is None:
         temp = tempfile.TemporaryDirectory(prefix="thinkgraph-eval-")
@@ -293,7 +323,14 @@ def evaluate(
         async def go() -> None:
             try:
                 await run_items(
-                    items, compiled, model, store, concurrency=concurrency, progress=progress, first_index=offset
+                    items,
+                    compiled,
+                    model,
+                    store,
+                    concurrency=concurrency,
+                    progress=progress,
+                    first_index=offset,
+                    program_checker=program_checker,
                 )
             finally:
                 close = getattr(model, "aclose", None)
