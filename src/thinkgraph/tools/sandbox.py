@@ -44,7 +44,10 @@ from pydantic import Field
 from thinkgraph.messages import Record
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from thinkgraph.messages import ToolCall
+    from thinkgraph.tools.calls import FunctionRun
 
 SandboxStatus = Literal["ok", "timeout", "memory", "error", "killed"]
 
@@ -254,11 +257,31 @@ class Sandbox:
     ) -> SandboxResult:
         return run_program(source, stdin=stdin, limits=self.limits, files=files, runner=self.runner)
 
-    def call(self, code: str, function: str, inputs: Any) -> Any:
-        """:func:`~thinkgraph.tools.calls.call_function` with this sandbox's limits and runner."""
-        from thinkgraph.tools.calls import call_function
-
+    def call(self, code: str, function: str, inputs: Sequence[Sequence[Any]]) -> FunctionRun:
+        """:func:`call_function` with this sandbox's limits and runner."""
         return call_function(code, function, inputs, limits=self.limits, runner=self.runner)
+
+
+def call_function(
+    code: str,
+    function: str,
+    inputs: Sequence[Sequence[Any]],
+    *,
+    limits: SandboxLimits | None = None,
+    runner: CodeRunner | None = None,
+) -> FunctionRun:
+    """Call ``function(*args)`` of ``code`` on each input in ONE sandboxed process (:mod:`thinkgraph.tools.calls`)."""
+    from thinkgraph.tools.calls import call_function as call
+
+    return call(code, function, inputs, limits=limits, runner=runner)
+
+
+def __getattr__(name: str) -> Any:  # CallOutcome and FunctionRun live in thinkgraph.tools.calls
+    if name in ("CallOutcome", "FunctionRun"):
+        from thinkgraph.tools import calls
+
+        return getattr(calls, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _clip(text: str, limit: int) -> str:
@@ -316,6 +339,7 @@ __all__ = [
     "SandboxStatus",
     "SandboxUnavailable",
     "SandboxUsageError",
+    "call_function",
     "default_runner",
     "make_job",
     "run_program",
