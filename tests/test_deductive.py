@@ -198,6 +198,8 @@ def test_votes_are_read_from_the_verdict_line() -> None:
     assert parse_vote("Verdict: yes... wait.\nVerdict: **No**") is False
     assert parse_vote("The step is valid.\nYes") is True and parse_vote("yes or no? hard to say") is None
     assert parse_vote("") is None and parse_vote("It follows.") is None
+    assert parse_vote("Yes.\n\nIt follows from the first fact, as no other reading fits.") is True
+    assert parse_vote("**No**, the step cites the wrong rule.\nIt does not follow.") is False
 
 
 def test_each_check_sees_only_the_step_and_what_it_cites() -> None:

@@ -109,14 +109,18 @@ class ChainVerdict(Record):
 
 _VERDICT = re.compile(r"verdict\s*[:\-]?\s*\**\s*(yes|no)\b", re.IGNORECASE)
 _YES_NO = re.compile(r"\b(yes|no)\b", re.IGNORECASE)
+_OPENING = re.compile(r"^\W*(yes|no)\b(?!\s*(?:or|/)\s)", re.IGNORECASE)
 
 
 def parse_vote(text: str) -> bool | None:
-    """A checker's vote: the last ``Verdict: yes/no``; failing that, a last line naming only one of yes / no;
-    else ``None`` (unclear)."""
+    """A checker's vote: the last ``Verdict: yes/no``; failing that, a reply that opens with yes / no, or a last
+    line naming only one of them; else ``None`` (unclear)."""
     found = _VERDICT.findall(text)
     if found:
         return found[-1].lower() == "yes"
+    opening = _OPENING.match(text)
+    if opening is not None:
+        return opening.group(1).lower() == "yes"
     lines = [ln for ln in text.strip().splitlines() if ln.strip()]
     words = {w.lower() for w in _YES_NO.findall(lines[-1])} if lines else set()
     return (words == {"yes"}) if len(words) == 1 else None
