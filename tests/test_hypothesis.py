@@ -60,15 +60,12 @@ def transform(row):
     return out
 ```"""
 IDENTITY = "```python\ndef transform(row):\n    return row\n```"
-FIRST_WORD = (
-    "(synth-fun f ((_arg_0 String)) String)\nexamples: "
-    + json.dumps(
-        [
-            {"inputs": ["Ada Lovelace"], "output": "Ada"},
-            {"inputs": ["Alan Turing"], "output": "Alan"},
-            {"inputs": ["Grace"], "output": "Grace"},
-        ]
-    )
+FIRST_WORD = "(synth-fun f ((_arg_0 String)) String)\nexamples: " + json.dumps(
+    [
+        {"inputs": ["Ada Lovelace"], "output": "Ada"},
+        {"inputs": ["Alan Turing"], "output": "Alan"},
+        {"inputs": ["Grace"], "output": "Grace"},
+    ]
 )
 
 
@@ -247,6 +244,9 @@ def test_judge_is_strict_and_reads_the_test_output_as_a_grid() -> None:
     run = ProgramRun("ok", (ok, *rest))
     check = judge(task, run)
     assert check.passed == 3 and check.verdict == "test_failed" and check.failures[0].test
+    not_run = CallResult(ok=False, error="not run: SystemError: boom")
+    crashed = judge(task, ProgramRun("ok", (not_run,) * 4, load_error="SystemError: boom"))
+    assert crashed.run_problem == "The code failed to load: SystemError: boom" and crashed.failures == ()
     assert same_value(1, 1) and not same_value(True, 1) and not same_value(3.0, 3) and same_value((1, 2), [1, 2])
 
 
@@ -405,13 +405,18 @@ def test_the_real_sandbox_runs_programs_times_out_loops_and_scores_via_the_yaml_
     from thinkgraph.agents.hypothesis import sandbox_checker
 
     loop = "```python\ndef transform(row):\n    while 1:\n        pass\n```"
-    model = ScriptedModel(Script(["Loop.", "Fill."], [loop, GOOD_FILL]))
+    crash = "```python\nraise SystemError('boom')\ndef transform(row):\n    return row\n```"
+    model = ScriptedModel(Script(["Loop.", "Fill."], [loop, GOOD_FILL], [crash]))
     checker = sandbox_checker(timeout_s=10, call_timeout_s=1)
-    answer, tracer = search(model, arc_question(), HypothesisConfig(hypotheses=2, revisions=0), checker=checker)
+    answer, tracer = search(model, arc_question(), HypothesisConfig(hypotheses=2, revisions=1), checker=checker)
     assert answer.status == "verified" and answer.value == FILL_GOLD
-    first, second = sandbox_runs(tracer)
-    assert first.output["verdict"] != "passed" and first.output["passed"] == 0
-    assert second.output["status"] == "ok" and second.output["passed"] == 3
+    looped, loaded, passed = sandbox_runs(tracer)
+    assert looped.output["verdict"] != "passed" and looped.output["passed"] == 0
+    assert "Timeout" in looped.output["outcomes"][0]["error"]  # each call has its own limit: the search went on
+    assert loaded.output["passed"] == 0 and loaded.input["code"].startswith("raise SystemError")
+    assert loaded.error.startswith("The code failed to load: ") and "boom" in loaded.error
+    assert answer.evidence.best is not None and answer.evidence.best.hypothesis == "Fill."
+    assert passed.output["status"] == "ok" and passed.output["passed"] == 3
     # the YAML workflow through thinkgraph eval: hypothesis search verified in the sandbox, scored in it again
     sy = load_dataset("sygus", DATA / "sygus")
     compiled = resolve(ROOT / "examples" / "hypothesis_sygus.yaml")

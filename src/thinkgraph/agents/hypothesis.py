@@ -19,7 +19,6 @@ search with ``stop_reason="budget_exhausted"``.
 from __future__ import annotations
 
 import asyncio
-import importlib
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -67,22 +66,20 @@ class CallResult:
 @dataclass(frozen=True)
 class ProgramRun:
     """One sandboxed run of a program over many inputs: the run's status (``ok``, ``timeout``, ``memory``,
-    ``error``, ``killed``), a result per input that was reached, and the tail of stderr."""
+    ``error``, ``killed``), a result per input, why the code did not load (``SyntaxError: …``; "" when it
+    did) and the tail of stderr."""
 
     status: str
     outcomes: tuple[CallResult, ...]
     detail: str = ""
     seconds: float = 0.0
+    load_error: str = ""
 
 
 class ProgramChecker(Protocol):
     """Runs ``function`` of ``code`` on each argument list (synchronously; the search calls it in a thread)."""
 
     def __call__(self, code: str, function: str, inputs: Sequence[Sequence[Any]]) -> ProgramRun: ...
-
-
-class CheckerUnavailable(RuntimeError):
-    """No sandbox to run model-written code in (a set-up error; the message says what to install)."""
 
 
 def sandbox_checker(
@@ -93,17 +90,21 @@ def sandbox_checker(
     bubblewrap it refuses (:class:`~thinkgraph.tools.sandbox.SandboxUnavailable`) unless ``allow_unsandboxed``."""
 
     def check(code: str, function: str, inputs: Sequence[Sequence[Any]]) -> ProgramRun:
-        try:
-            sandbox = importlib.import_module("thinkgraph.tools.sandbox")
-        except ImportError as exc:  # pragma: no cover - depends on the installation
-            raise CheckerUnavailable(f"the code sandbox (thinkgraph.tools.sandbox) cannot be imported: {exc}") from exc
-        limits = sandbox.SandboxLimits(timeout_s=timeout_s, call_timeout_s=call_timeout_s, memory_mb=memory_mb)
-        runner = sandbox.default_runner(allow_unsandboxed=allow_unsandboxed)
-        run = sandbox.call_function(code, function, inputs, limits=limits, runner=runner)
-        outcomes = tuple(CallResult(bool(o.ok), o.value, str(o.error), float(o.seconds)) for o in run.outcomes)
+        from thinkgraph.tools.sandbox import SandboxLimits, call_function, default_runner
+
+        limits = SandboxLimits(timeout_s=timeout_s, call_timeout_s=call_timeout_s, memory_mb=memory_mb)
+        run = call_function(
+            code, function, inputs, limits=limits, runner=default_runner(allow_unsandboxed=allow_unsandboxed)
+        )
+        outcomes = tuple(CallResult(o.ok, o.value, o.error, o.seconds) for o in run.outcomes)
         res = run.result
-        detail = str(res.stderr)[-600:] or str(getattr(res, "detail", ""))
-        return ProgramRun(status=str(res.status), outcomes=outcomes, detail=detail, seconds=float(res.seconds))
+        return ProgramRun(
+            status=str(res.status),
+            outcomes=outcomes,
+            detail=(res.stderr[-600:] or res.detail),
+            seconds=res.seconds,
+            load_error=run.load_error if not run.loaded else "",
+        )
 
     return check
 
@@ -151,7 +152,9 @@ def judge(task: InductionTask, run: ProgramRun) -> Check:
             failures.append(Failure(j, got=o.value if o is not None else None, error=_error(o, missing), test=True))
     passed = sum(c.ok for c in checked)
     problem = _RUN_PROBLEMS.get(run.status, "")
-    if run.status == "error" and not run.outcomes:
+    if run.load_error:  # nothing was called: the failures would only repeat "not run"
+        problem, failures = f"The code failed to load: {run.load_error[-400:]}", []
+    elif run.status == "error" and not run.outcomes:
         problem = f"The code failed before any call: {run.detail.strip()[-400:] or 'it exited with an error'}"
     if passed == len(task.examples):
         verdict = "passed" if all(t is not None for t in tests) else "test_failed"
@@ -265,7 +268,7 @@ class _Search:
                         "outcomes": outcomes,
                     },
                     seconds=seconds,
-                    error="" if run.status == "ok" else (check.run_problem or run.status),
+                    error=check.run_problem or ("" if run.status == "ok" else run.status),
                 )
             )
         return check
@@ -450,7 +453,6 @@ async def direct_answer(
 __all__ = [
     "CallResult",
     "Check",
-    "CheckerUnavailable",
     "HypothesisConfig",
     "ProgramChecker",
     "ProgramRun",

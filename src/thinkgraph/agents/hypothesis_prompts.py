@@ -224,9 +224,7 @@ def _one_failure(task: InductionTask, f: Failure) -> str:
     ex = task.examples[f.index]
     got = f"raised {f.error}" if f.error else f"returned {literal(f.got, SHOWN_VALUE_CHARS)}"
     if task.kind == "arc":
-        return (
-            f"Example {f.index + 1}: input {literal(ex.args[0])}\n  expected {literal(ex.output)}\n  but it {got}"
-        )
+        return f"Example {f.index + 1}: input {literal(ex.args[0])}\n  expected {literal(ex.output)}\n  but it {got}"
     return f"{_call(task, ex.args)} should be {literal(ex.output)}, but it {got}."
 
 

@@ -108,9 +108,7 @@ def same_value(got: Any, want: Any) -> bool:
             and all(same_value(g, w) for g, w in zip(got, want, strict=True))
         )
     if isinstance(want, dict):
-        return (
-            isinstance(got, dict) and got.keys() == want.keys() and all(same_value(got[k], want[k]) for k in want)
-        )
+        return isinstance(got, dict) and got.keys() == want.keys() and all(same_value(got[k], want[k]) for k in want)
     return bool(got == want)
 
 
