@@ -761,6 +761,12 @@ def build_parser() -> argparse.ArgumentParser:
     from thinkgraph.memory.commands import add_memory_commands
 
     add_memory_commands(add)
+    from thinkgraph.tools.commands import add_sandbox_commands
+
+    add_sandbox_commands(add)
+    from thinkgraph.agents.negotiation.commands import add_negotiation_commands
+
+    add_negotiation_commands(add)
     return parser
 
 

@@ -23,6 +23,31 @@ pass@k, verifier-aware abstention) and ``thinksum`` in :mod:`thinkgraph.nodes.ve
 """
 
 from thinkgraph.memory import nodes as memory
-from thinkgraph.nodes import combine, cot, human, linc, route, search, verified
+from thinkgraph.nodes import (
+    combine,
+    cot,
+    deductive,
+    human,
+    hypothesis,
+    linc,
+    negotiation,
+    route,
+    search,
+    speculative,
+    verified,
+)
 
-__all__ = ["combine", "cot", "human", "linc", "memory", "route", "search", "verified"]
+__all__ = [
+    "combine",
+    "cot",
+    "deductive",
+    "human",
+    "hypothesis",
+    "linc",
+    "memory",
+    "negotiation",
+    "route",
+    "search",
+    "speculative",
+    "verified",
+]
