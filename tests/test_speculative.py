@@ -15,7 +15,7 @@ from thinkgraph.agents.speculative import (
     CONTINUE_PROMPT,
     SpeculativeConfig,
     SpeculativeResult,
-    classify_peek,
+    find_trigger,
     has_final_answer,
     speculative_reason,
     strip_echo,
@@ -26,6 +26,7 @@ from thinkgraph.llm.base import ChatRequest, ChatResponse, Completion
 from thinkgraph.logic.records import Answer, Problem
 from thinkgraph.messages import ChatMessage, ModelResponse, Note, Usage
 from thinkgraph.runtime import RunContext
+from thinkgraph.search.base import SearchBudget
 from thinkgraph.search.records import SearchAnswer
 from thinkgraph.testing import ScriptedModel, apply_limits, count_tokens
 
@@ -37,27 +38,35 @@ def words(text: str) -> int:
     return count_tokens(text)
 
 
-def prefix_of(request: ChatRequest) -> str:
-    last = request.messages[-1]
-    return last.content if last.role == "assistant" else ""
+class Story:
+    """A deterministic fake model.  ``parts`` maps an anchor to what the model writes after a text ending with
+    it (``""``: from the very start); a call continues the part the prefilled text has reached, as a model at
+    temperature 0 would, honouring ``max_tokens`` (in words) and ``stop``.  Nothing matches: it ends its turn.
+    ``echo``: repeat the prefilled text before the continuation, as llama.cpp does."""
 
-
-class Typist:
-    """A deterministic model that writes ``full``: each call continues it from the prefilled text (as a model at
-    temperature 0 would).  ``echo``: repeat the prefill before the continuation, as llama.cpp does; stops and
-    ``max_tokens`` apply to the new text only."""
-
-    def __init__(self, full: str, name: str = "typist", echo: bool = False) -> None:
-        self.full, self.name, self.echo = full, name, echo
+    def __init__(self, parts: dict[str, str] | str, name: str = "story", echo: bool = False) -> None:
+        self.parts = {"": parts} if isinstance(parts, str) else parts
+        self.name, self.echo = name, echo
         self.requests: list[ChatRequest] = []
+
+    def continuation(self, prefix: str) -> str:
+        best, out = -1, ""
+        for anchor, part in self.parts.items():
+            for m in range(len(part), -1, -1):
+                hit = prefix == part[:m] if not anchor else prefix.endswith(anchor + part[:m])
+                if hit:
+                    if len(anchor) + m > best:
+                        best, out = len(anchor) + m, part[m:]
+                    break
+        return out
 
     async def chat(self, request: ChatRequest) -> ChatResponse:
         self.requests.append(request)
-        prefix = prefix_of(request)
-        assert self.full.startswith(prefix), (prefix, self.full)
-        text, finish = apply_limits(self.full[len(prefix) :], request.stop, request.max_tokens)
-        usage = Usage(prompt_tokens=10, completion_tokens=words(text))
+        last = request.messages[-1]
+        prefix = last.content if last.role == "assistant" else ""
+        text, finish = apply_limits(self.continuation(prefix), request.stop, request.max_tokens)
         shown = prefix + text if self.echo else text
+        usage = Usage(prompt_tokens=10, completion_tokens=words(text))
         return ChatResponse(model=self.name, choices=(Completion(text=shown, finish_reason=finish),), usage=usage)
 
     async def aclose(self) -> None:
@@ -79,118 +88,113 @@ def run(small: Any, large: Any, **kw: Any) -> tuple[SpeculativeResult, list[str]
 )
 def test_the_large_model_takes_over_at_each_trigger_and_hands_back(before: str, trigger: str) -> None:
     first = "Two pens cost 6 dollars" + before
-    peek = trigger + " four pens"
-    small = ScriptedModel([first + trigger + " four pens cost 12.", peek, "So 4 pens cost 12.\nAnswer: 12"], "small")
-    large = ScriptedModel(["four pens cost 2 x 6 = 12 dollars.\n\nnot written"], "large")
+    chunk = first + trigger + " four pens cost 13."
+    kept = trigger if not trigger.strip() else trigger.rstrip(" ")
+    took = "four pens cost 2 x 6 = 12 dollars."
+    small = Story({"": chunk, "12 dollars.\n\n": "So 4 pens cost 12.\nAnswer: 12"}, "small")
+    large = Story({first + kept: took + "\n\nnever written"}, "large")
     result, notes = run(small, large)
 
-    kept = trigger if not trigger.strip() else trigger.rstrip(" ")
-    took = "four pens cost 2 x 6 = 12 dollars.\n\n"
-    assert result.text == first + kept + took + "So 4 pens cost 12.\nAnswer: 12"
+    assert result.text == first + kept + took + "\n\n" + "So 4 pens cost 12.\nAnswer: 12"
     assert result.answered and result.stop_reason == "answered"
     assert [(s.writer, s.trigger) for s in result.segments] == [("small", ""), ("large", trigger), ("small", "")]
-    # the large model continued the same text: a partial assistant turn ending at the kept trigger
+    # the large model continued the same text (a partial assistant turn ending with the trigger) to a paragraph end
     assert large.requests[0].messages[-1] == ChatMessage(role="assistant", content=first + kept)
-    assert large.requests[0].stop == ("\n\n",)
-    # the peek is a short call without stops
-    assert small.requests[1].stop == () and small.requests[1].max_tokens == 4
+    assert large.requests[0].stop == ("\n\n",) and small.requests[0].stop == ()
     ledger = result.ledger
-    peek_words = words(peek)
-    assert ledger.peek_tokens == peek_words
-    assert ledger.small_tokens == words(first) + peek_words + words("So 4 pens cost 12.\nAnswer: 12")
-    assert ledger.large_tokens == words(took)
+    assert ledger.small_tokens == words(chunk) + words("So 4 pens cost 12.\nAnswer: 12")
+    assert ledger.large_tokens == words(took) and ledger.discarded == len(chunk) - len(first + kept)
     assert (ledger.small_segments, ledger.takeovers, ledger.by_trigger) == (2, 1, {trigger: 1})
-    assert ledger.calls == 4 and ledger.small_model == "small" and ledger.large_model == "large"
-    after = words(first) + peek_words
-    assert notes == [f"large model large took over at {trigger!r} after {after} tokens, wrote {words(took)} tokens"]
+    assert ledger.calls == 3 and ledger.small_model == "small" and ledger.large_model == "large"
+    assert notes == [
+        f"large model large took over at {trigger!r} after {words(chunk)} tokens, wrote {words(took)} tokens"
+    ]
 
 
 def test_a_trigger_inside_a_word_is_not_a_reflection_point() -> None:
-    small = Typist("Butter costs 3 dollars; we await, then the jar costs 2.\nAnswer: 5")
-    large = ScriptedModel([], "large")  # any call would raise ScriptExhausted
-    result, notes = run(small, large)
-    assert result.answered and result.text == small.full
+    small = Story("Butter costs 3 dollars; we await, then the jar costs 2.\nAnswer: 5", "small")
+    large = Story({}, "large")
+    result, notes = run(small, large, chunk_tokens=4)
+    assert result.answered and result.text == small.parts[""]
     assert result.ledger.takeovers == 0 and notes == [] and not large.requests
-    assert result.ledger.peek_tokens > 0  # it paused at 'But' and at 'wait,' and peeked past them
+    assert len(small.requests) == 4 and result.ledger.discarded == 0
 
 
 def test_llama_cpp_repeating_the_prefill_is_cut_off() -> None:
-    full = "One pen costs 3.\n\nWait, four pens cost 12.\n\nSo the total is 12.\nAnswer: 12"
-    small = Typist(full, "small", echo=True)
-    large = Typist(full, "large", echo=True)
-    result, _ = run(small, large)
-    assert result.text == full and result.answered
+    small = Story({"": "One pen costs 3.\n\nmore", "12.\n\n": "So the total is 12.\nAnswer: 12"}, "small", echo=True)
+    large = Story({"3.\n\n": "Four pens cost 12.\n\n"}, "large", echo=True)
+    result, _ = run(small, large, chunk_tokens=4)
+    assert result.text == "One pen costs 3.\n\nFour pens cost 12.\n\nSo the total is 12.\nAnswer: 12"
     assert [s.writer for s in result.segments] == ["small", "large", "small"]
-    assert result.ledger.large_tokens == words("Wait, four pens cost 12.")
-    assert result.segments[1].text == "Wait, four pens cost 12.\n\n"
 
 
 def test_a_paragraph_break_with_cues_takes_over_only_before_a_reflective_word() -> None:
-    full = "Pens cost 3.\n\nSo four cost 12.\n\nWait, check: 4 x 3 = 12.\nAnswer: 12"
-    small = Typist(full, "small")
-    large = Typist(full, "large")
-    result, _ = run(small, large, triggers=("\n\n",), paragraph_cues=("wait", "hmm"))
-    assert result.text == full
-    large_parts = [s.text for s in result.segments if s.writer == "large"]
-    assert large_parts == ["Wait, check: 4 x 3 = 12.\nAnswer: 12"]
+    small = Story("Pens cost 3.\n\nSo four cost 12.\n\nWait, check it again.", "small")
+    large = Story({"\n\nWait": ", 4 x 3 = 12.\nAnswer: 12"}, "large")
+    result, _ = run(small, large, triggers=("\n\n",), paragraph_cues=("wait", "hmm"), chunk_tokens=5)
+    assert result.text == "Pens cost 3.\n\nSo four cost 12.\n\nWait, 4 x 3 = 12.\nAnswer: 12"
+    assert [(s.writer, s.trigger) for s in result.segments] == [("small", ""), ("large", "\n\n")]
 
 
 def test_the_large_model_finishes_when_the_small_one_ends_without_an_answer() -> None:
-    small = ScriptedModel(["Four pens cost 12 dollars.", ""], "small")
-    large = ScriptedModel(["Answer: 12"], "large")
+    small = Story("Four pens cost 12 dollars.", "small")
+    large = Story({"dollars.": " Answer: 12"}, "large")
     result, notes = run(small, large)
-    assert result.answered and result.text == "Four pens cost 12 dollars.Answer: 12"
+    assert result.answered and result.text == "Four pens cost 12 dollars. Answer: 12"
     assert result.ledger.by_trigger == {"end": 1} and "took over at 'end'" in notes[0]
 
 
 def test_both_models_ending_without_an_answer_is_ended() -> None:
-    small = ScriptedModel(["I am not sure about this.", ""], "small")
-    large = ScriptedModel([""], "large")
-    result, _ = run(small, large)
+    small = Story("I am not sure about this.", "small")
+    result, _ = run(small, Story({}, "large"))
     assert (result.stop_reason, result.answered, result.text) == ("ended", False, "I am not sure about this.")
+    assert len(small.requests) == 1  # it ended, the large model's turn to finish wrote nothing
 
 
 def test_the_total_token_cap_stops_the_reasoning() -> None:
-    small = Typist(" ".join(f"w{i}" for i in range(200)) + "\nAnswer: 1", "small")
-    result, _ = run(small, ScriptedModel([], "large"), max_tokens=20, segment_tokens=8)
+    small = Story(" ".join(f"w{i}" for i in range(200)) + "\nAnswer: 1", "small")
+    result, _ = run(small, Story({}, "large"), max_tokens=20, chunk_tokens=8)
     assert result.stop_reason == "max_tokens" and not result.answered
-    assert result.ledger.small_tokens == 20 and len(small.requests) == 3  # 8 + 8 + the last 4
+    assert result.ledger.small_tokens == 20 and [r.max_tokens for r in small.requests] == [8, 8, 4]
 
 
 def test_a_budget_of_calls_stops_with_budget_exhausted() -> None:
-    small = ScriptedModel(["Pens cost 3.", "\n\nWait, let me", "never asked"], "small")
-    large = ScriptedModel(["never asked"], "large")
-    result, _ = run(small, large, budget=spec_node.SearchBudget(max_calls=2))
+    small = Story({"": "Pens cost 3 dollars each.\n\nmore", "12 dollars.\n\n": "never asked"}, "small")
+    large = Story({"each.\n\n": "Four pens cost 12 dollars."}, "large")
+    result, _ = run(small, large, budget=SearchBudget(max_calls=2))
     assert (result.stop_reason, result.stop_detail) == ("budget_exhausted", "search model calls limit 2")
-    assert result.ledger.calls == 2 and not large.requests and not result.answered
+    assert result.ledger.calls == 2 and len(small.requests) == 1 and not result.answered
 
 
-def test_max_takeovers_zero_never_pauses_the_small_model() -> None:
-    small = Typist("Pens cost 3.\n\nWait, so 4 cost 12.\nAnswer: 12", "small")
-    result, _ = run(small, ScriptedModel([], "large"), max_takeovers=0)
-    assert result.answered and result.ledger.takeovers == 0 and small.requests[0].stop == ()
+def test_max_takeovers_zero_leaves_the_writing_to_the_small_model() -> None:
+    small = Story("Pens cost 3.\n\nWait, so 4 cost 12.\nAnswer: 12", "small")
+    result, _ = run(small, Story({}, "large"), max_takeovers=0)
+    assert result.answered and result.ledger.takeovers == 0 and result.text == small.parts[""]
 
 
 def test_prompt_continuation_puts_the_text_in_the_user_turn() -> None:
-    small = ScriptedModel(["Pens cost 3.\n\n", "\n\nWait, so", "Answer: 12"], "small")
+    small = ScriptedModel(["Pens cost 3.\n\nmore", "Answer: 12"], "small")
     large = ScriptedModel(["Four cost 12."], "large")
     result, _ = run(small, large, continuation="prompt")
-    assert result.answered
+    assert result.answered and result.text == "Pens cost 3.\n\nFour cost 12.\n\nAnswer: 12"
     msgs = large.requests[0].messages
     assert [m.role for m in msgs] == ["system", "user"]
     assert msgs[-1].content == "4 pens?" + CONTINUE_PROMPT + "Pens cost 3.\n\n"
 
 
-def test_final_answer_lines_peeks_and_echoes() -> None:
-    assert has_final_answer("so 4 x 3 = 12.\nAnswer: 12")
+def test_final_answer_lines_triggers_and_echoes() -> None:
+    assert has_final_answer("so 4 x 3 = 12.\nAnswer: 12") and has_final_answer("so 12. The answer is: 12")
     assert has_final_answer("**Final answer:** 12\n", complete=False)
     assert not has_final_answer("First let's find the answer: first the price.")
     assert not has_final_answer("Answer: 7", complete=False)  # cut by the token cap: '72' may follow
-    assert classify_peek("costs", " but then", [" but ", "But"]) == " but "
-    assert classify_peek("x. ", "Butter is", ["But"]) is None
-    assert classify_peek("we a", "wait, then", ["wait,"]) is None
-    assert classify_peek("12.", "\n\nSo", ["\n\n"], cues=["wait"]) is None
-    assert classify_peek("12.", "\n\nHmm, no", ["\n\n"], cues=["wait", "hmm"]) == "\n\n"
+    assert find_trigger("", "costs 3 but then", [" but ", "But"]) == (" but ", len("costs 3 but"))
+    assert find_trigger("x. ", "Butter is", ["But"]) is None
+    assert find_trigger("we a", "wait, then", ["wait,"]) is None
+    assert find_trigger("costs 3. Bu", "t then", ["But"]) == ("But", 1)  # spans the chunk boundary
+    assert find_trigger("costs 3.\n\n", "So 4", ["\n\n"]) is None  # already in the text
+    assert find_trigger("12.", "\n\nSo", ["\n\n"], cues=["wait"]) is None
+    assert find_trigger("12.", "\n\nHmm, no", ["\n\n"], cues=["wait", "hmm"]) == ("\n\n", len("\n\nHmm"))
+    assert find_trigger("", "a\n\nb Wait", ["Wait", "\n\n"]) == ("\n\n", 3)  # the first one
     assert strip_echo("abc def", "abc") == " def" and strip_echo("xyz", "abc") == "xyz"
 
 
@@ -203,9 +207,10 @@ def _events(ctx: RunContext, kind: type) -> list[Any]:
 
 def test_the_example_workflow_answers_a_question_with_the_ledger_as_evidence() -> None:
     compiled = load_workflow(EXAMPLE).compile()
-    small = ScriptedModel(["Each pen costs 3 dollars.", "\n\nWait, that is", "So the answer is clear.\nAnswer: 12"])
-    small.name = "small"
-    large = ScriptedModel(["Wait, 4 pens cost 4 x 3 = 12 dollars.\n\nmore"], "large")
+    small = Story(
+        {"": "Each pen costs 3 dollars.\n\nWait, that", "12 dollars.\n\n": "So it is 12.\nAnswer: 12"}, "small"
+    )
+    large = Story({"dollars.\n\n": "Wait, 4 pens cost 4 x 3 = 12 dollars.\n\nmore"}, "large")
     ctx = RunContext()
     question = Question(id="q1", text="A pen costs 3 dollars. How much do 4 pens cost?")
     result = compiled.run_sync(question, model=small, models={"think.large": large}, ctx=ctx)
@@ -218,27 +223,27 @@ def test_the_example_workflow_answers_a_question_with_the_ledger_as_evidence() -
     # the ledger in the evidence is what the traced model calls report, model by model
     responses = _events(ctx, ModelResponse)
     per_model = {m: sum(e.usage.completion_tokens for e in responses if e.model == m) for m in ("small", "large")}
+    assert per_model["small"] > 0 and per_model["large"] > 0
     assert f"small small wrote {per_model['small']} tokens in 2 segments" in ev.reason
     assert f"large large wrote {per_model['large']} tokens in 1 takeovers" in ev.reason
-    assert ev.calls == len(responses) == 4
+    assert ev.calls == len(responses) == 3 and all(e.node == "think" for e in responses)
     notes = [n.text for n in _events(ctx, Note)]
-    assert any(n.startswith("large model large took over at '\\n\\n'") for n in notes)
-    assert all(e.node == "think" for e in responses)
+    assert any(n.startswith("large model large took over at '\\n\\n' after 7 tokens") for n in notes)
 
 
 def test_a_problem_is_answered_like_cot_vote_and_cut_off_reasoning_abstains() -> None:
     wf = loads_workflow(
         "workflow: spec-logic\ninput: problem\noutput: answer\n"
-        "nodes:\n  think: {use: speculative.reason, with: {max_tokens: 16, segment_tokens: 8}}\n"
+        "nodes:\n  think: {use: speculative.reason, with: {max_tokens: 16, chunk_tokens: 8}}\n"
     ).compile()
     problem = Problem(premises=("All men are mortal.", "Socrates is a man."), conclusion="Socrates is mortal.")
-    small = Typist("Socrates is a man, so he is mortal.\nAnswer: True", "small")  # 8 words, then ' True'
-    got = wf.run_sync(problem, model=small, models={"think.large": ScriptedModel([], "large")}).output
+    small = Story("Socrates is a man, so he is mortal.\nAnswer: True", "small")  # 8 words, then 2
+    got = wf.run_sync(problem, model=small, models={"think.large": Story({}, "large")}).output
     assert isinstance(got, Answer) and (got.value, got.status) == ("True", "voted")
-    assert "small small wrote" in got.evidence.reason and "stopped: answered" in got.evidence.reason
+    assert "small small wrote 10 tokens" in got.evidence.reason and "stopped: answered" in got.evidence.reason
 
-    rambling = Typist("Socrates is a man and the conclusion is true " * 5 + "\nAnswer: True", "small")
-    cut = wf.run_sync(problem, model=rambling, models={"think.large": ScriptedModel([], "large")}).output
+    rambling = Story("Socrates is a man and the conclusion is true " * 5 + "\nAnswer: True", "small")
+    cut = wf.run_sync(problem, model=rambling, models={"think.large": Story({}, "large")}).output
     assert isinstance(cut, Answer) and cut.status == "abstained" and cut.value is None
     assert "stopped: max_tokens" in cut.evidence.reason
 
@@ -262,7 +267,7 @@ def test_a_large_model_named_by_spec_is_loaded_and_closed(monkeypatch: pytest.Mo
 
     monkeypatch.setattr(thinkgraph.llm, "load_model", fake_load)
     Closing.closed = 0
-    small = ScriptedModel([] if fails else ["Pens cost 3.", ""], "small")  # [] : its first call fails
+    small = ScriptedModel([] if fails else ["Pens cost 3."], "small")  # [] : its first call fails
     result = load_workflow(EXAMPLE).compile().run_sync(Question(text="4 pens at 3 dollars?"), model=small)
     if fails:
         assert result.ending == "failed" and "exhausted" in (result.error or "")

@@ -60,17 +60,16 @@ class SpeculativeParams(BaseModel):
         default="auto", description="how the answer is read (auto: label / option letter / Answer: line)"
     )
     triggers: tuple[str, ...] = Field(
-        default=DEFAULT_TRIGGERS, description="where the small model pauses (stop sequences; words only as whole words)"
+        default=DEFAULT_TRIGGERS, description="where the large model takes over (words only as whole words)"
     )
     paragraph_cues: tuple[str, ...] = Field(
         default=(),
         description="a paragraph break is a reflection point only before these words (empty: every paragraph break)",
     )
-    segment_tokens: int = Field(default=96, ge=8, le=4096, description="tokens per small-model segment")
-    takeover_tokens: int = Field(default=64, ge=8, le=4096, description="tokens per takeover (to a paragraph break)")
-    peek_tokens: int = Field(
-        default=4, ge=1, le=32, description="tokens the small model writes past a pause to name it"
+    chunk_tokens: int = Field(
+        default=24, ge=4, le=1024, description="tokens per small-model chunk (searched for triggers; past one dropped)"
     )
+    takeover_tokens: int = Field(default=64, ge=8, le=4096, description="tokens per takeover (to a paragraph break)")
     max_tokens: int = Field(default=768, ge=16, le=16384, description="tokens of reasoning in all (both models)")
     max_takeovers: int | None = Field(default=None, ge=0, description="takeovers at most (None: no limit)")
     temperature: float = Field(default=0.0, ge=0, le=2, description="sampling temperature of both models")
@@ -114,9 +113,8 @@ class SpeculativeParams(BaseModel):
         return SpeculativeConfig(
             triggers=self.triggers,
             paragraph_cues=self.paragraph_cues,
-            segment_tokens=self.segment_tokens,
+            chunk_tokens=self.chunk_tokens,
             takeover_tokens=self.takeover_tokens,
-            peek_tokens=self.peek_tokens,
             max_tokens=self.max_tokens,
             max_takeovers=self.max_takeovers,
             temperature=self.temperature,
