@@ -306,7 +306,7 @@ def test_real_small_and_large_models_both_write() -> None:
     async def go() -> SpeculativeResult:
         try:
             cfg = SpeculativeConfig(
-                triggers=("\n", "Wait", " but "), segment_tokens=40, takeover_tokens=24, max_tokens=120
+                triggers=("\n", "Wait", " but "), chunk_tokens=16, takeover_tokens=24, max_tokens=120
             )
             messages = spec_node.messages_for(Question(text="A pen costs 3 dollars. How much do 4 pens cost?"))
             return await speculative_reason(small, large, messages, cfg)
@@ -318,4 +318,6 @@ def test_real_small_and_large_models_both_write() -> None:
     ledger = result.ledger
     assert ledger.small_tokens > 0 and ledger.large_tokens > 0 and ledger.takeovers >= 1
     assert ledger.small_tokens + ledger.large_tokens <= 120
-    assert result.text.strip()
+    assert result.text == "".join(s.text for s in result.segments) and result.segments[0].writer == "small"
+    first_takeover = next(i for i, s in enumerate(result.segments) if s.writer == "large")
+    assert result.segments[first_takeover - 1].text.endswith(("\n", "Wait", " but"))
