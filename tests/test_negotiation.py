@@ -6,7 +6,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import re
 from pathlib import Path
 from typing import Any
 
@@ -289,9 +288,14 @@ def test_parse_proposal_is_robust_and_says_what_is_wrong() -> None:
         with pytest.raises(ProposalParseError, match=message):
             parse_proposal(text, view)
     _s, later = _view(2)
-    kept = parse_proposal('{"accept": true, "reason": "fine", "action": "yield", "yield_to": ["v2"]}', later)
-    assert later.previous is not None
-    assert kept.accept and kept.same_plan(later.previous) and kept.yield_to == ()  # accept keeps the last plan
+    prev = later.previous
+    assert prev is not None
+    kept = parse_proposal('{"accept": true, "reason": "fine"}', later)  # the last plan, accepted
+    assert kept.accept and kept.same_plan(prev) and kept.source == "llm"
+    same = parse_proposal(f'{{"action": "go", "entry_time": {prev.entry_time}, "accept": true}}', later)
+    assert same.accept and same.same_plan(prev)
+    changed = parse_proposal('{"accept": true, "action": "yield", "yield_to": ["v2"]}', later)
+    assert not changed.accept and changed.yield_to == ("v2",)  # a changed plan is a new proposal
 
 
 def test_llm_planner_valid_reply_uses_the_schema() -> None:
@@ -329,15 +333,12 @@ def test_llm_planner_retries_a_malformed_reply_then_falls_back() -> None:
 
 
 def _driver(request: ChatRequest, _i: int) -> str:
-    """A scripted driver: goes in round 1, then does what the critic advises, and accepts when it advises nothing."""
+    """A scripted driver: goes in round 1, then sends what the critic advises (the JSON after "That is:")."""
     prompt = request.messages[-1].content
     if "Round 1." in prompt:
         return '{"reason": "first round", "action": "go", "yield_to": [], "entry_time": 0, "accept": false}'
-    advice = next(line for line in prompt.splitlines() if line.startswith("Critic's advice to you"))
-    if "none" in advice:
-        return '{"reason": "fine", "action": "go", "yield_to": [], "entry_time": 0, "accept": true}'
-    yields = re.findall(r"should yield to (\w+)", advice)
-    return json.dumps({"reason": "as advised", "action": "yield", "yield_to": yields, "entry_time": 0, "accept": False})
+    advised = next(line for line in prompt.splitlines() if "That is: " in line)
+    return advised.split("That is: ", 1)[1]
 
 
 def test_llm_negotiation_with_a_scripted_model_reaches_agreement() -> None:

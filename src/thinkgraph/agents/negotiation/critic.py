@@ -187,7 +187,8 @@ class RuleCritic:
             directives.append(
                 Directive(vehicle=v, action="drop_yield", other=u, reason=f"the mediator ignored it: {why}")
             )
-        score = round(-(CONFLICT_COST * len(outcome.conflicts) + outcome.weighted_delay), 3)
+        score = round(-(CONFLICT_COST * len(outcome.conflicts) + outcome.weighted_delay), 3) + 0.0  # no -0.0
+        public, text = self._text(outcome, score, credit, summary, directives)
         return CriticReport(
             round=round_no,
             score=score,
@@ -195,7 +196,8 @@ class RuleCritic:
             weighted_delay=outcome.weighted_delay,
             credit=credit,
             directives=tuple(directives),
-            text=self._text(outcome, score, credit, summary, directives),
+            summary=public,
+            text=text,
         )
 
     @staticmethod
@@ -246,7 +248,8 @@ class RuleCritic:
     @staticmethod
     def _text(
         outcome: Outcome, score: float, credit: Mapping[str, int], summary: str, directives: Sequence[Directive]
-    ) -> str:
+    ) -> tuple[str, str]:
+        """The public feedback (what every driver reads) and the full text (with each driver's advice)."""
         parts = [
             f"score {score:.2f}: {len(outcome.conflicts)} conflict(s), urgency-weighted delay "
             f"{outcome.weighted_delay:.2f}s, mean delay {outcome.mean_delay:.2f}s."
@@ -260,11 +263,10 @@ class RuleCritic:
             )
         if summary:
             parts.append(summary)
-        if directives:
-            parts.extend(f"Advice: {d.text()}." for d in directives)
-        else:
+        if not directives:
             parts.append("No change advised: accept this schedule.")
-        return " ".join(parts)
+        public = " ".join(parts)
+        return public, " ".join([public, *(f"Advice: {d.text()}." for d in directives)])
 
 
 __all__ = ["CONFLICT_COST", "CREDIT", "MIN_GAIN", "Critic", "RuleCritic"]

@@ -5,7 +5,9 @@ The prompt (:func:`render_prompt`, a pure function: the trace shows exactly what
 driver's private state, the others' public intent, every earlier round's proposals and candidate schedule, and
 — with a critic — the critic's feedback and its advice to this driver.  The reply is one JSON object, asked for
 with a JSON schema when the backend honours one (``json_schema`` capability) and parsed robustly either way
-(:func:`parse_proposal`: code fences, prose around the object, strings for numbers, a lone id for a list).  An
+(:func:`parse_proposal`: code fences, prose around the object, strings for numbers, a lone id for a list).
+``accept`` counts only when the plan is the previous one (``{"accept": true}`` alone keeps it): a changed plan
+is a new proposal whatever the flag says.  An
 unusable reply goes back to the model with what was wrong (``retries`` times); after that, or when the model
 call fails, the vehicle's proposal comes from the fallback planner (the rule planner), recorded as
 ``source="fallback"`` with the errors.
@@ -26,16 +28,30 @@ from thinkgraph.llm.base import ChatRequest, ModelError, ModelUnavailable, capab
 from thinkgraph.messages import ChatMessage
 
 _FENCE = re.compile(r"```(?:json)?", re.IGNORECASE)
+_PLAN_KEYS = {"action", "yield_to", "entry_time", "urgency"}
 
 SYSTEM = (
     "You drive vehicle {id} towards a four-way intersection. Vehicles whose paths cross must never be in the "
     "conflict zone at the same time. Each round every driver proposes to go, or to yield: let named vehicles "
-    "cross first. Reply with only one JSON object:\n"
-    '{{"reason": "a few words", "action": "go" or "yield", "yield_to": [ids you let cross first, [] if you go], '
-    '"entry_time": seconds from now you plan to enter (not before your earliest arrival), '
-    '"urgency": "ambulance", "late" or "normal", "accept": true to keep your last proposal and accept last '
-    "round's schedule (the other fields are then ignored)}}"
+    "cross first. Reply with only one JSON object with these keys:\n"
+    '"reason": why, in at most ten words; "action": "go" or "yield"; "yield_to": the ids of the vehicles you '
+    'let cross first ([] when you go); "entry_time": when you enter the zone, in seconds from now (your earliest '
+    'arrival unless you choose to wait); "urgency": "ambulance", "late" or "normal"; "accept": true when you '
+    "propose the same as last round and accept last round's schedule, else false."
 )
+
+
+def _plan_json(p: Proposal, accept: bool, yields: tuple[str, ...] | None = None) -> str:
+    ys = p.yield_to if yields is None else yields
+    return json.dumps(
+        {
+            "action": "yield" if ys else "go",
+            "yield_to": list(ys),
+            "entry_time": round(p.entry_time, 2),
+            "urgency": p.urgency_claim,
+            "accept": accept,
+        }
+    )
 
 
 class ProposalParseError(ValueError):
@@ -65,14 +81,20 @@ def render_prompt(view: PlannerView) -> tuple[ChatMessage, ...]:
         lines.append(f"Round {past.round} proposals:")
         lines.extend(f"- {p.text()}" for p in past.proposals)
         lines.append(f"Round {past.round} schedule (entry times): {past.schedule.text()}")
-    if view.feedback is not None:
-        lines.append(f"Critic on round {view.feedback.round}: {view.feedback.text}")
+    prev = view.previous
+    if prev is not None:
+        lines.append(f"Your last proposal: {_plan_json(prev, prev.accept)}")
+    if view.feedback is not None and prev is not None:
+        lines.append(f"Critic on round {view.feedback.round}: {view.feedback.summary}")
         advice = view.feedback.for_vehicle(me.id)
-        lines.append(
-            "Critic's advice to you: " + "; ".join(d.text() for d in advice)
-            if advice
-            else "Critic's advice to you: none (accept if you agree)."
-        )
+        if advice:
+            yields = set(prev.yield_to)
+            for d in advice:
+                (yields.add if d.action == "yield_to" else yields.discard)(d.other)
+            lines.append("Critic's advice to you: " + "; ".join(d.text() for d in advice) + ".")
+            lines.append(f"That is: {_plan_json(prev, False, tuple(sorted(yields)))}")
+        else:
+            lines.append(f"Critic's advice to you: no change. That is: {_plan_json(prev, True)}")
     lines.append("Your proposal (JSON only):")
     return (
         ChatMessage(role="system", content=SYSTEM.format(id=me.id)),
@@ -151,7 +173,8 @@ def parse_proposal(text: str, view: PlannerView) -> Proposal:
     me = view.me
     reason = " ".join(str(obj.get("reason", "")).split())[:200]
     prev = view.previous
-    if _flag(obj.get("accept", False), "accept") and prev is not None:
+    accept = _flag(obj.get("accept", False), "accept")
+    if accept and prev is not None and not _PLAN_KEYS & set(obj):  # {"accept": true}: the last plan, accepted
         return prev.model_copy(update={"accept": True, "reason": reason or "I accept", "source": "llm", "error": ""})
     yields = _ids(obj.get("yield_to"), view)
     action = str(obj.get("action", "yield" if yields else "go")).strip().lower()
@@ -171,7 +194,7 @@ def parse_proposal(text: str, view: PlannerView) -> Proposal:
     urgency = str(obj.get("urgency", me.urgency)).strip().lower()
     if urgency not in URGENCIES:
         raise ProposalParseError(f"urgency must be one of {', '.join(URGENCIES)}, not {obj.get('urgency')!r}")
-    return Proposal(
+    proposal = Proposal(
         vehicle=me.id,
         yield_to=yields,
         entry_time=round(entry, 3),
@@ -179,6 +202,10 @@ def parse_proposal(text: str, view: PlannerView) -> Proposal:
         reason=reason,
         source="llm",
     )
+    # "accept" counts only for the plan it accepts: a changed plan is a new proposal, whatever the flag says
+    if accept and prev is not None and proposal.same_plan(prev):
+        return proposal.model_copy(update={"accept": True})
+    return proposal
 
 
 class LLMPlanner:

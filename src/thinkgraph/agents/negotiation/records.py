@@ -66,7 +66,8 @@ class Directive(Record):
 
 class CriticReport(Record):
     """The critic's score of one round (higher is better; 0 is no conflict and no delay), the priority credit
-    each vehicle has earned by yielding, its advice, and the feedback text the planners read next round."""
+    each vehicle has earned by yielding, its advice, the public feedback every driver reads next round
+    (``summary``) and the full text with each driver's advice (``text``, for the trace)."""
 
     round: int
     score: float
@@ -74,6 +75,7 @@ class CriticReport(Record):
     weighted_delay: float
     credit: dict[str, int] = Field(default_factory=dict)
     directives: tuple[Directive, ...] = ()
+    summary: str = ""
     text: str = ""
 
     def for_vehicle(self, vid: str) -> tuple[Directive, ...]:
