@@ -102,58 +102,64 @@ class RunCgroup:
     pids_dir: Path | None = None
     memory_dir: Path | None = None
     memory_version: int = 0
+    #: where the run's CPU time is counted: ``cpuacct.usage`` (v1, ns) or ``cpu.stat`` (v2, usage_usec)
+    cpu_file: Path | None = None
     _join_fds: list[int] = field(default_factory=list)
+    _dirs: list[Path] = field(default_factory=list)
 
     @classmethod
     def create(cls, *, max_tasks: int, memory_bytes: int | None) -> RunCgroup | None:
         """Directories for a new run (``None`` when no pids controller can be used here)."""
         own = _own_paths()
-        name = f"{_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         group = cls()
-        made: list[tuple[Path, int]] = []
+        name = f"{_PREFIX}{os.getpid()}-{secrets.token_hex(4)}"
         for mount in _mounts():
-            for ctl in ("pids", "memory"):
-                if ctl not in mount.controllers or (ctl == "pids" and group.pids_dir is not None):
-                    continue
-                if ctl == "memory" and (memory_bytes is None or group.memory_dir is not None):
-                    continue
-                parent = _parent_dir(mount, own.get(ctl if mount.version == 1 else "", ""))
-                if parent is None:
-                    continue
-                if mount.version == 2:
-                    try:
-                        delegated = (parent / "cgroup.subtree_control").read_text(encoding="utf-8").split()
-                    except OSError:
-                        continue
-                    if ctl not in delegated:
-                        continue
-                path = parent / name
-                existing = next((p for p, _ in made if p == path), None)
-                try:
-                    if existing is None:
-                        path.mkdir()
-                        made.append((path, mount.version))
-                    if ctl == "pids":
-                        (path / "pids.max").write_text(str(max_tasks), encoding="utf-8")
-                        group.pids_dir = path
-                    else:
-                        limit = "memory.max" if mount.version == 2 else "memory.limit_in_bytes"
-                        (path / limit).write_text(str(memory_bytes), encoding="utf-8")
-                        if mount.version == 2:
-                            with contextlib.suppress(OSError):
-                                (path / "memory.swap.max").write_text("0", encoding="utf-8")
-                        group.memory_dir, group.memory_version = path, mount.version
-                except OSError:
-                    continue
+            for ctl in ("pids", "memory", "cpuacct"):
+                if ctl in mount.controllers and (ctl != "memory" or memory_bytes is not None):
+                    with contextlib.suppress(OSError):
+                        group._set_up(
+                            mount,
+                            ctl,
+                            _parent_dir(mount, own.get(ctl if mount.version == 1 else "", "")),
+                            name,
+                            max_tasks,
+                            memory_bytes,
+                        )
         if group.pids_dir is None:
-            group._remove(p for p, _ in made)
+            group._remove(group._dirs)
             return None
+        if group.cpu_file is None and (group.pids_dir / "cpu.stat").exists():
+            group.cpu_file = group.pids_dir / "cpu.stat"
         return group
+
+    def _set_up(
+        self, mount: _Mount, ctl: str, parent: Path | None, name: str, max_tasks: int, memory_bytes: int | None
+    ) -> None:
+        taken = {"pids": self.pids_dir, "memory": self.memory_dir, "cpuacct": self.cpu_file}[ctl]
+        if parent is None or taken is not None:
+            return
+        if mount.version == 2 and ctl not in (parent / "cgroup.subtree_control").read_text(encoding="utf-8").split():
+            return
+        path = parent / name
+        if path not in self._dirs:
+            path.mkdir()
+            self._dirs.append(path)
+        if ctl == "pids":
+            (path / "pids.max").write_text(str(max_tasks), encoding="utf-8")
+            self.pids_dir = path
+        elif ctl == "memory":
+            limit = "memory.max" if mount.version == 2 else "memory.limit_in_bytes"
+            (path / limit).write_text(str(memory_bytes), encoding="utf-8")
+            if mount.version == 2:
+                with contextlib.suppress(OSError):
+                    (path / "memory.swap.max").write_text("0", encoding="utf-8")
+            self.memory_dir, self.memory_version = path, mount.version
+        else:
+            self.cpu_file = path / "cpuacct.usage"
 
     def procs_files(self) -> list[str]:
         """The ``cgroup.procs`` files a process writes its pid to, to join the run."""
-        dirs = dict.fromkeys(d for d in (self.pids_dir, self.memory_dir) if d is not None)
-        return [str(d / "cgroup.procs") for d in dirs]
+        return [str(d / "cgroup.procs") for d in self._dirs]
 
     def open_join_fds(self) -> None:
         """Open the ``cgroup.procs`` files for :meth:`join_self` (before the fork)."""
@@ -191,6 +197,7 @@ class RunCgroup:
         return _read_key(self.memory_dir / "memory.oom_control", "oom_kill")
 
     def peak_memory_bytes(self) -> int:
+        """The run's peak memory, all its processes and its tmpfs together (0 without a memory cgroup)."""
         if self.memory_dir is None:
             return 0
         name = "memory.peak" if self.memory_version == 2 else "memory.max_usage_in_bytes"
@@ -200,14 +207,14 @@ class RunCgroup:
         """SIGKILL every process in the run until none is left (``False`` if some outlived ``wait_s``)."""
         deadline = time.monotonic() + wait_s
         while True:
-            pids = self.pids()
-            if self.memory_dir is not None and self.memory_dir != self.pids_dir:
+            pids: set[int] = set()
+            for d in self._dirs:
                 with contextlib.suppress(OSError, ValueError):
-                    pids += [int(x) for x in (self.memory_dir / "cgroup.procs").read_text(encoding="utf-8").split()]
+                    pids.update(int(x) for x in (d / "cgroup.procs").read_text(encoding="utf-8").split())
             if not pids:
                 return True
-            for d in (self.pids_dir, self.memory_dir):
-                if d is not None and (d / "cgroup.kill").exists():
+            for d in self._dirs:
+                if (d / "cgroup.kill").exists():
                     with contextlib.suppress(OSError):
                         (d / "cgroup.kill").write_text("1", encoding="utf-8")
             for pid in pids:
@@ -217,12 +224,21 @@ class RunCgroup:
                 return False
             time.sleep(0.005)
 
+    def cpu_seconds(self) -> float | None:
+        """CPU time of every process the run had, ended or not."""
+        if self.cpu_file is None:
+            return None
+        if self.cpu_file.name == "cpu.stat":
+            return _read_key(self.cpu_file, "usage_usec") / 1e6
+        return _read_int(self.cpu_file) / 1e9
+
     def destroy(self) -> None:
         """Kill what is left and remove the directories (best effort: a busy one is retried briefly)."""
         self.close_join_fds()
         self.kill_all()
-        self._remove(d for d in (self.pids_dir, self.memory_dir) if d is not None)
-        self.pids_dir = self.memory_dir = None
+        self._remove(self._dirs)
+        self._dirs = []
+        self.pids_dir = self.memory_dir = self.cpu_file = None
 
     @staticmethod
     def _remove(dirs: Iterable[Path]) -> None:

@@ -51,6 +51,8 @@ class Launch:
     extra_tasks: int = 0
     #: without a cgroup, also count (and kill) processes that stayed in the program's session
     count_session: bool = True
+    #: whether the kernel's accounting of reaped children covers the program (not under bubblewrap's pid 1)
+    rusage_complete: bool = True
 
 
 class _Capture:
@@ -450,8 +452,9 @@ def _classify(
     if reason.startswith("output:"):
         where = reason.split(":", 1)[1]
         return "killed", f"{where} passed {limits.max_output_bytes} bytes; the program was stopped"
+    too_many = f"the run tried to have more than {limits.max_processes} processes/threads"
     if reason == "processes":
-        return "killed", f"the run tried to have more than {limits.max_processes} processes/threads; it was killed"
+        return "killed", f"{too_many}; it was killed"
     if sig is not None:
         if sig == signal.SIGXCPU or (sig == signal.SIGKILL and cpu >= math.ceil(limits.cpu_limit_s) - 0.05):
             return "timeout", f"the CPU-time limit of {limits.cpu_limit_s:g}s ran out"
@@ -460,6 +463,8 @@ def _classify(
         return "killed", f"killed by {_signal_name(sig)}"
     if exit_code == 0:
         return "ok", ""
+    if cgroup is not None and cgroup.task_limit_hit():  # it failed after a fork failed, before the check saw it
+        return "killed", f"{too_many}; a fork failed and the program exited with code {exit_code}"
     tail = stderr[-2000:]
     if _MEMORY_ERROR.search(tail):
         return "memory", f"out of memory: the address-space limit is {limits.memory_mb} MiB"
@@ -474,11 +479,15 @@ def _classify(
 def _finish(launch: Launch, cgroup: RunCgroup | None, watch: _Watch, seconds: float) -> Execution:
     assert watch.status is not None
     exit_code, sig = _exit(launch, watch.status)
-    usage = watch.usage
-    cpu = usage.ru_utime + usage.ru_stime if usage is not None else 0.0
-    rss = usage.ru_maxrss / 1024 if usage is not None else 0.0
+    usage = watch.usage if launch.rusage_complete else None
+    cpu = cgroup.cpu_seconds() if cgroup is not None else None
+    if cpu is None and usage is not None:
+        cpu = usage.ru_utime + usage.ru_stime
+    peak: float | None = cgroup.peak_memory_bytes() / MiB if cgroup is not None else 0.0
+    if not peak:
+        peak = usage.ru_maxrss / 1024 if usage is not None else None
     out, err = watch.captures[watch.fds.out], watch.captures[watch.fds.err]
-    state, detail = _classify(launch, watch.reason, exit_code, sig, cpu, bytes(err.data), cgroup)
+    state, detail = _classify(launch, watch.reason, exit_code, sig, cpu or 0.0, bytes(err.data), cgroup)
     result = SandboxResult(
         status=state,
         exit_code=exit_code,
@@ -486,8 +495,8 @@ def _finish(launch: Launch, cgroup: RunCgroup | None, watch: _Watch, seconds: fl
         stdout=_decode(out.data),
         stderr=_decode(err.data),
         seconds=round(seconds, 4),
-        cpu_seconds=round(cpu, 4),
-        max_rss_mb=round(rss, 1),
+        cpu_seconds=round(cpu, 4) if cpu is not None else None,
+        memory_peak_mb=round(peak, 1) if peak is not None else None,
         stdout_truncated=out.truncated,
         stderr_truncated=err.truncated,
         detail=detail,

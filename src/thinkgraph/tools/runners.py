@@ -12,8 +12,9 @@ bwrap itself, so ``/proc/1/environ`` shows whatever bwrap was started with) and 
 * ``--die-with-parent --new-session``: killing bwrap kills the pid namespace, hence every process in it.
 
 The interpreter runs as ``python -I -S -B -u``: isolated mode (no ``PYTHON*`` variables, no user site),
-no ``site`` (model code gets the standard library only; it also starts faster), no bytecode files,
-unbuffered output (what a killed program printed is kept).
+no ``site`` (model code gets the standard library only, and starts faster: see ``benchmarks/sandbox.py``;
+``site=True`` keeps it, giving the installation's own site-packages, not a virtual environment's), no
+bytecode files, unbuffered output (what a killed program printed is kept).
 """
 
 from __future__ import annotations
@@ -52,7 +53,7 @@ _ETC = (
     "/etc/nsswitch.conf",
     "/etc/alternatives",
 )
-_PROBES: dict[tuple[str, str], str] = {}  # (bwrap, python) → "" when it works, else why not
+_PROBES: dict[tuple[str, str, tuple[str, ...]], str] = {}  # (bwrap, python, flags) → "" when it works, else why not
 _PROBE_LOCK = threading.Lock()
 
 
@@ -68,6 +69,10 @@ def _python(python: str | None) -> tuple[str, tuple[str, ...]]:
         exe = os.path.realpath(found)
         prefixes = {str(Path(exe).parent.parent)}
     return exe, tuple(sorted(prefixes))
+
+
+def _flags(site: bool) -> tuple[str, ...]:
+    return tuple(f for f in _PY_FLAGS if f != "-S" or not site)
 
 
 def _env(home: str) -> dict[str, str]:
@@ -106,12 +111,15 @@ class BwrapRunner:
     name = "bwrap"
     isolated = True
 
-    def __init__(self, *, bwrap: str | None = None, python: str | None = None, probe: bool = True) -> None:
+    def __init__(
+        self, *, bwrap: str | None = None, python: str | None = None, site: bool = False, probe: bool = True
+    ) -> None:
         found = shutil.which(bwrap or "bwrap")
         if found is None:
             raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}; {OPT_OUT_HINT}")
         self.bwrap = found
         self.python, prefixes = _python(python)
+        self.flags = _flags(site)
         try:
             usage = subprocess.run(
                 [found, "--help"], capture_output=True, text=True, timeout=10, env=_HOST_ENV, check=False
@@ -142,7 +150,7 @@ class BwrapRunner:
         return args
 
     def _probe(self) -> None:
-        key = (self.bwrap, self.python)
+        key = (self.bwrap, self.python, self.flags)
         with _PROBE_LOCK:
             if key not in _PROBES:
                 limits = SandboxLimits(timeout_s=20, max_processes=8)
@@ -174,7 +182,7 @@ class BwrapRunner:
         args += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
         for key, value in _env("/tmp").items():
             args += ["--setenv", key, value]
-        args += ["--", self.python, *_PY_FLAGS, job.script]
+        args += ["--", self.python, *self.flags, job.script]
         return args + ([str(channel)] if channel is not None else [])
 
     def execute(self, job: Job) -> Execution:
@@ -204,6 +212,7 @@ class BwrapRunner:
                 signal_from_exit_code=True,
                 extra_tasks=2,
                 count_session=False,
+                rusage_complete=False,
             )
             return supervise(launch)
 
@@ -219,8 +228,9 @@ class UnsandboxedRunner:
     name = "unsandboxed"
     isolated = False
 
-    def __init__(self, *, python: str | None = None) -> None:
+    def __init__(self, *, python: str | None = None, site: bool = False) -> None:
         self.python, _ = _python(python)
+        self.flags = _flags(site)
 
     def execute(self, job: Job) -> Execution:
         root = Path(tempfile.mkdtemp(prefix="thinkgraph-unsandboxed-"))
@@ -229,7 +239,7 @@ class UnsandboxedRunner:
             chan_r = chan_w = None
             if job.channel:
                 chan_r, chan_w = os.pipe()
-            argv = [self.python, *_PY_FLAGS, job.script] + ([str(chan_w)] if chan_w is not None else [])
+            argv = [self.python, *self.flags, job.script] + ([str(chan_w)] if chan_w is not None else [])
             launch = Launch(
                 argv=argv,
                 env=_env(str(root)),

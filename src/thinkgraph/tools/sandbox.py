@@ -97,9 +97,12 @@ class SandboxResult(Record):
     stderr: str = ""
     seconds: float = 0.0
     signal: int | None = None
-    cpu_seconds: float = 0.0
-    #: the largest resident set of any one process of the run
-    max_rss_mb: float = 0.0
+    #: CPU time of all the run's processes (from its cgroup, or from the kernel's accounting of reaped
+    #: children); ``None`` where it cannot be measured (bubblewrap's pid 1 does not pass it on)
+    cpu_seconds: float | None = None
+    #: peak memory: of the whole run (processes and /tmp) where a memory cgroup is used, else of its
+    #: largest process; ``None`` where it cannot be measured
+    memory_peak_mb: float | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
     #: which limit ended the run, or why it is not ``ok``, in words ("" when ok)

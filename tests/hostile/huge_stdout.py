@@ -1,0 +1,7 @@
+"""Hostile: writes to stdout without end."""
+
+import sys
+
+chunk = "x" * 65536
+while True:
+    sys.stdout.write(chunk)
