@@ -321,3 +321,21 @@ def test_real_small_and_large_models_both_write() -> None:
     assert result.text == "".join(s.text for s in result.segments) and result.segments[0].writer == "small"
     first_takeover = next(i for i, s in enumerate(result.segments) if s.writer == "large")
     assert result.segments[first_takeover - 1].text.endswith(("\n", "Wait", " but"))
+
+
+@pytest.mark.parametrize(("said", "value"), [("Four pens cost 12 dollars.", "12"), ("I do not know.", None)])
+def test_a_finished_text_without_an_answer_line_is_read_whole_or_abstains(said: str, value: str | None) -> None:
+    compiled = load_workflow(EXAMPLE).compile()
+    small, large = Story(said, "small"), Story({}, "large")
+    out = compiled.run_sync(Question(text="4 pens at 3 dollars?"), model=small, models={"think.large": large}).output
+    assert isinstance(out, SearchAnswer) and out.evidence.stop_reason == "ended" and out.value == value
+    assert out.status == ("voted" if value else "abstained")
+    if value is None:
+        assert "no final answer, so none is given" in out.evidence.reason
+
+
+def test_the_example_round_trips_through_yaml() -> None:
+    from thinkgraph.graphs.yaml_loader import dump_workflow
+
+    wf = load_workflow(EXAMPLE)
+    assert loads_workflow(dump_workflow(wf)).to_dict() == wf.to_dict()

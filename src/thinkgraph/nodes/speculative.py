@@ -18,8 +18,10 @@ It reads a logic ``problem`` (chain-of-thought prompt, the label read as ``cot.v
 ``question`` (the search nodes' prompt and extractors) and writes an ``answer`` / ``search_answer`` with status
 ``voted``: model reasoning, no certificate.  The evidence says who wrote what (the ledger: each model's tokens,
 segments, takeovers per trigger), the segments in order, and why it stopped; each takeover is a ``Note`` in the
-trace beside the traced model calls.  Without a final answer (cut off by ``max_tokens`` or a budget, or
-both models ended without one) it abstains.
+trace beside the traced model calls.  Reasoning cut off (by ``max_tokens`` or a budget) before a complete
+``Answer:`` line abstains; when both models ended their turns without one, the answer is read from the whole
+text as the sampling nodes read a finished sample (and abstains when there is none).  Each run loads its own
+large model: with ``thinkgraph eval -j N`` that is N copies (pass one model object from Python to share it).
 """
 
 from __future__ import annotations
@@ -41,11 +43,11 @@ from thinkgraph.agents.speculative import (
 from thinkgraph.evals.items import Question
 from thinkgraph.graphs.node import NodeContext, node
 from thinkgraph.logic.records import Answer, Problem
+from thinkgraph.nodes.search import ExtractorName
 from thinkgraph.search.answers import extractor_for, item_of, make_answer, messages_for
 from thinkgraph.search.base import SearchBudget
 from thinkgraph.search.records import SearchAnswer, SearchEvidence
 
-ExtractorName = Literal["auto", "number", "choice", "label", "yesno", "answer_line"]
 _MODEL_KINDS = ("local", "openai", "litellm", "replay", "vllm")
 
 
