@@ -249,6 +249,8 @@ class _Run:
     def add(self, writer: Writer, text: str, start: int, trigger: str = "") -> None:
         """Append ``text``, written since the ledger stood at ``start`` tokens (a small model's chunks merge)."""
         last = self.segments[-1] if self.segments else None
+        if writer == "small" and not text and self.written == start:
+            return  # nothing written, nothing spent
         if writer == "small" and last is not None and last.writer == "small":
             self.segments[-1] = Segment(
                 "small", last.text + text, last.tokens + self.written - start, "", last.after_tokens
