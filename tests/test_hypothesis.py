@@ -103,7 +103,7 @@ class Script:
         system, last = request.messages[0].content, request.messages[-1].content
         if "find the rule" in system:
             return self.hypotheses[i % len(self.hypotheses)]
-        if last.startswith("Your function passes") or last.startswith("SyntaxError") or "no Python function" in last:
+        if last.startswith(("Your function passes", "That is the same", "SyntaxError")) or "no Python function" in last:
             return self.revisions.pop(0)
         return self.programs.pop(0)
 
@@ -175,7 +175,18 @@ def test_no_passing_program_abstains_naming_the_best_candidate_and_its_pass_coun
     assert best is not None and best.passed == 1 and best.total == 3 and best.hypothesis == "B."
     assert answer.evidence.stop_reason == "done" and answer.evidence.programs == 4 and answer.evidence.calls == 5
     assert "no program passed all 3 examples; best candidate passed 1/3" in answer.evidence.reason
-    assert nodes_of(tracer)["0"].verdict == "abstained" and len(sandbox_runs(tracer)) == 4
+    nodes = nodes_of(tracer)
+    assert nodes["0"].verdict == "abstained" and nodes["3"].verdict == "repeated"
+    assert len(sandbox_runs(tracer)) == 2  # a program written again is not run again
+    assert [r.temperature for r in model.requests] == [0.7, 0.0, 0.7, 0.0, 0.7]  # revisions are sampled
+
+
+def test_a_repeated_program_is_not_rerun_and_the_model_is_told_so() -> None:
+    model = ScriptedModel(Script(["Fill."], [IDENTITY], [IDENTITY, GOOD_FILL]))
+    answer, tracer = search(model, arc_question(), HypothesisConfig(hypotheses=1, revisions=2))
+    assert answer.status == "verified" and answer.evidence.best is not None and answer.evidence.best.round == 2
+    assert model.requests[3].messages[-1].content.startswith("That is the same function as before.\nYour function")
+    assert len(sandbox_runs(tracer)) == 2 and nodes_of(tracer)["3"].verdict == "repeated"
 
 
 def test_a_reply_without_code_gets_feedback_and_the_next_round_is_checked() -> None:
@@ -427,3 +438,27 @@ def test_the_real_sandbox_runs_programs_times_out_loops_and_scores_via_the_yaml_
 
     summary = evaluate(sy, compiled, ScriptedModel(reply), "scripted", tmp_path / "h.db", progress=False)
     assert summary["problems"] == 3 and summary["correct"] == 1 and summary["abstained"] == 2
+
+
+@pytest.mark.slow
+def test_hypothesis_search_on_the_real_small_model_ends_in_a_checked_answer_or_an_abstention() -> None:
+    pytest.importorskip("xllamacpp")
+    _sandbox_or_skip()
+    from thinkgraph.llm import load_model
+
+    model = load_model("local:small")
+    task = parse_task("fw", FIRST_WORD)
+    tracer = Tracer()
+    config = HypothesisConfig(hypotheses=1, revisions=1, max_tokens=160, hypothesis_tokens=60)
+    try:
+        answer = asyncio.run(hypothesis_search(model, task, config, tracer=tracer))
+    finally:
+        asyncio.run(model.aclose())
+    # the small model may or may not find it; either way the answer is backed by sandbox runs, never guessed
+    ev = answer.evidence
+    assert 2 <= ev.calls <= 3 and ev.programs >= 1 and ev.stop_reason in ("found", "done")
+    if answer.status == "verified":
+        assert ev.passed == 3 and check_program(_item("program", FIRST_WORD), answer.value) is True
+    else:
+        assert answer.status == "abstained" and answer.value is None and ev.best is not None
+    assert len(sandbox_runs(tracer)) == ev.sandbox_runs

@@ -176,12 +176,15 @@ def _error(o: CallResult | None, missing: str) -> str:
 class HypothesisConfig:
     """``hypotheses``: K, drawn in one request (0: programs written from the examples alone, an ablation);
     ``revisions``: feedback rounds per hypothesis; ``max_tokens``: per program; ``hypothesis_tokens``: per
-    hypothesis; ``temperature``: for the hypotheses (programs are written at ``code_temperature``)."""
+    hypothesis; ``temperature``: for the hypotheses; first programs are written at ``code_temperature``,
+    revisions at ``revision_temperature`` (a small model at temperature 0 tends to repeat its program verbatim,
+    feedback or not)."""
 
     hypotheses: int = 3
     revisions: int = 2
     temperature: float = 0.7
     code_temperature: float = 0.0
+    revision_temperature: float = 0.7
     max_tokens: int = 300
     hypothesis_tokens: int = 120
     seed: int | None = 0
@@ -215,6 +218,7 @@ class _Search:
         self.hypotheses = 0
         self.sandbox_runs = 0
         self.sandbox_seconds = 0.0
+        self.checks: dict[str, Check] = {}  # by the program's text (whitespace folded): a repeat is not rerun
 
     async def propose(self) -> list[str]:
         c = self.config
@@ -230,11 +234,10 @@ class _Search:
         self.hypotheses = len(unique)
         return unique or [""]  # no usable hypothesis: write programs from the examples alone
 
-    async def write(self, messages: Sequence[ChatMessage]) -> str:
+    async def write(self, messages: Sequence[ChatMessage], rnd: int) -> str:
         c = self.config
-        request = ChatRequest(
-            messages=tuple(messages), temperature=c.code_temperature, max_tokens=c.max_tokens, seed=c.seed
-        )
+        temperature = c.code_temperature if rnd == 0 else c.revision_temperature
+        request = ChatRequest(messages=tuple(messages), temperature=temperature, max_tokens=c.max_tokens, seed=c.seed)
         return (await metered_chat(self.model, request)).texts[0]
 
     async def run_program(self, code: str, node: TreeNode[Any, Any]) -> Check:
@@ -278,7 +281,7 @@ class _Search:
     ) -> tuple[TreeNode[Any, Any], Candidate, Check | None, str]:
         """One program: write it, check it; returns its node, the candidate, the check (None when there was
         nothing to run) and the feedback for a revision."""
-        reply = await self.write(messages)
+        reply = await self.write(messages, rnd)
         extraction = extract_code(reply, self.task.function)
         code = extraction.code or ""
         node = self.tree.add(parent, rnd, None, code or reply[:400])
@@ -290,9 +293,15 @@ class _Search:
             verdict, passed = "syntax_error", 0
             feedback = f"{problem}\nReply with the whole corrected function in one ```python block."
         else:
-            check = await self.run_program(code, node)
-            verdict, passed = check.verdict, check.passed
-            feedback = failure_feedback(self.task, passed, check.failures, check.run_problem)
+            key = " ".join(code.split())
+            repeated = key in self.checks
+            check = self.checks[key] if repeated else await self.run_program(code, node)
+            self.checks[key] = check
+            verdict, passed = ("repeated" if repeated else check.verdict), check.passed
+            limit = 2 if self.task.kind == "arc" else 3  # ARC rows are long: two failures say enough
+            feedback = failure_feedback(self.task, passed, check.failures, check.run_problem, limit)
+            if repeated:
+                feedback = "That is the same function as before.\n" + feedback
         node.score = passed / total if total else 0.0
         node.visits, node.value_sum, node.verdict = 1, node.score, verdict
         self.tree.updated(node)

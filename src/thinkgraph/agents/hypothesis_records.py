@@ -37,7 +37,9 @@ class Candidate(Record):
     round: int = 0  # 0: first implementation; k: k-th revision
     passed: int = 0
     total: int = 0
-    verdict: str = ""  # passed | failed | timeout | memory | error | killed | syntax_error | test_failed
+    verdict: str = (
+        ""  # passed | failed | repeated | timeout | memory | error | killed | no_code | syntax_error | test_failed
+    )
     node_id: str = ""
 
 

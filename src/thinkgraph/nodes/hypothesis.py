@@ -36,7 +36,8 @@ class HypothesisSearchParams(BaseModel):
     )
     revisions: int = Field(default=2, ge=0, le=8, description="feedback rounds per hypothesis")
     temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of the hypotheses")
-    code_temperature: float = Field(default=0.0, ge=0, le=2, description="temperature of the programs")
+    code_temperature: float = Field(default=0.0, ge=0, le=2, description="temperature of first programs")
+    revision_temperature: float = Field(default=0.7, ge=0, le=2, description="temperature of revisions")
     max_tokens: int = Field(default=300, ge=32, le=4096, description="tokens per program")
     hypothesis_tokens: int = Field(default=120, ge=16, le=1024, description="tokens per hypothesis")
     max_shown: int = Field(default=8, ge=1, le=64, description="SyGuS examples shown (every one is checked)")
@@ -60,6 +61,7 @@ class HypothesisSearchParams(BaseModel):
             revisions=self.revisions,
             temperature=self.temperature,
             code_temperature=self.code_temperature,
+            revision_temperature=self.revision_temperature,
             max_tokens=self.max_tokens,
             hypothesis_tokens=self.hypothesis_tokens,
             seed=self.seed,
