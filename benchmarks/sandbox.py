@@ -2,8 +2,9 @@
 
 All in one process, the variants alternating round by round so machine noise falls on each; medians:
 
-* ``plain_ms``: ``python3 -c pass`` as a subprocess (the same interpreter, a normal start with ``site``);
-* ``plain_isolated_ms``: ``python3 -I -S -c pass`` (the flags the sandbox uses, without the sandbox);
+* ``plain_ms``: ``python3 -c pass`` as a subprocess (``sys.executable``: the interpreter this runs under,
+  a normal start with ``site``; what ``.pth`` files the installation has weighs on this figure);
+* ``plain_isolated_ms``: ``python3 -I -S -c pass`` (the interpreter and flags the sandbox uses, no sandbox);
 * ``sandbox_ms``: ``run_program("print(1)")`` with bubblewrap (namespaces, mounts, rlimits, cgroup, clean-up);
 * ``sandbox_site_ms``: the same with ``site`` imported (``BwrapRunner(site=True)``), to show why ``-S``;
 * ``unsandboxed_ms``: the opt-out runner (rlimits, cgroup, private directory; no namespaces);
@@ -11,7 +12,8 @@ All in one process, the variants alternating round by round so machine noise fal
 
     python benchmarks/sandbox.py [--runs 21]
 
-Last line: JSON with those figures and ``startup_ratio`` = sandbox_ms / plain_ms.
+Last line: JSON with those figures, ``startup_ratio`` = sandbox_ms / plain_ms and ``isolated_ratio`` =
+sandbox_ms / plain_isolated_ms (what the sandbox itself adds to a start with the same flags).
 """
 
 from __future__ import annotations
@@ -67,7 +69,7 @@ def main() -> None:
         return run
 
     variants: dict[str, Callable[[], object]] = {
-        "plain_ms": lambda: subprocess.run([python, "-c", "pass"], check=True),
+        "plain_ms": lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
         "plain_isolated_ms": lambda: subprocess.run([python, "-I", "-S", "-c", "pass"], check=True),
         "sandbox_ms": _program(bwrap),
         "sandbox_site_ms": _program(bwrap_site),
@@ -83,7 +85,9 @@ def main() -> None:
         for name in order:
             times[name].append(_ms(variants[name]))
     figures: dict[str, object] = {name: round(statistics.median(v), 1) for name, v in times.items()}
-    figures["startup_ratio"] = round(statistics.median(times["sandbox_ms"]) / statistics.median(times["plain_ms"]), 2)
+    sandbox = statistics.median(times["sandbox_ms"])
+    figures["startup_ratio"] = round(sandbox / statistics.median(times["plain_ms"]), 2)
+    figures["isolated_ratio"] = round(sandbox / statistics.median(times["plain_isolated_ms"]), 2)
     figures["runs"] = args.runs
     figures["cgroup"] = cgroup_available()
     figures["load_1min"] = round(os.getloadavg()[0], 2)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import marshal
 import os
 import secrets
 import shutil
@@ -26,7 +27,7 @@ import pytest
 
 from thinkgraph.messages import TRACE_EVENT
 from thinkgraph.tools import _cgroup
-from thinkgraph.tools.calls import call_function
+from thinkgraph.tools.calls import JOB_FILE, call_function
 from thinkgraph.tools.runners import BwrapRunner, UnsandboxedRunner
 from thinkgraph.tools.sandbox import (
     CodeRunner,
@@ -131,6 +132,44 @@ def test_wall_clock_timeout(runner: CodeRunner) -> None:
 def test_cpu_time_limit(runner: CodeRunner) -> None:
     res = run_program("while True: pass", limits=SandboxLimits(timeout_s=60, cpu_s=1), runner=runner)
     assert res.status == "timeout" and "CPU" in res.detail, res
+    if HAS_CGROUP:  # measured for the whole run
+        assert res.cpu_seconds is not None and 0.5 <= res.cpu_seconds < 5  # the kernel checks RLIMIT_CPU by ticks
+
+
+RLIMITS = (
+    "import resource as r\nprint([r.getrlimit(x) for x in (r.RLIMIT_AS, r.RLIMIT_CPU, r.RLIMIT_FSIZE, r.RLIMIT_CORE)])"
+)
+
+
+def test_rlimits_are_applied(runner: CodeRunner) -> None:
+    limits = SandboxLimits(timeout_s=20, cpu_s=3, memory_mb=300, max_file_mb=5)
+    res = run_program(RLIMITS, limits=limits, runner=runner)
+    assert res.stdout == str([(300 << 20,) * 2, (3, 4), (5 << 20,) * 2, (0, 0)]) + "\n"
+
+
+def test_the_fork_fallback_applies_the_same_limits(runner: CodeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where /bin/sh cannot set the rlimits, a preexec_fn does (slower for a large host process)."""
+    import thinkgraph.tools._process as process
+
+    monkeypatch.setattr(process, "_launcher_checked", False)
+    limits = SandboxLimits(timeout_s=20, cpu_s=3, memory_mb=300, max_file_mb=5)
+    assert (
+        run_program(RLIMITS, limits=limits, runner=runner).stdout
+        == str([(300 << 20,) * 2, (3, 4), (5 << 20,) * 2, (0, 0)]) + "\n"
+    )
+    res = run_program((HOSTILE / "fork_bomb.py").read_text(), stdin='{"token": "tgfallback"}', runner=runner)
+    assert res.status == "killed" and _named("tgfallback") == []
+
+
+def test_without_a_cgroup_processes_are_counted_and_killed(runner: CodeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
+    import thinkgraph.tools._process as process
+
+    monkeypatch.setattr(process.RunCgroup, "create", classmethod(lambda cls, **_: None))
+    token = _token()
+    bomb = (HOSTILE / "fork_bomb.py").read_text()
+    res = run_program(bomb, stdin=json.dumps({"token": token}), limits=SandboxLimits(timeout_s=20), runner=runner)
+    assert res.status == "killed" and "processes" in res.detail and res.seconds < 15
+    assert _named(token) == []
 
 
 def test_memory_limit(runner: CodeRunner) -> None:
@@ -194,7 +233,7 @@ def test_no_cgroup_of_this_process_is_left_behind(runner: CodeRunner) -> None:
 def test_memory_of_all_processes_together_is_bounded() -> None:
     code = (
         "import os, time\nkids = []\nfor _ in range(4):\n    pid = os.fork()\n    if pid == 0:\n"
-        "        x = b'x' * (200 << 20)\n        time.sleep(5)\n        os._exit(0)\n    kids.append(pid)\n"
+        "        x = b'x' * (200 << 20)\n        time.sleep(1.5)\n        os._exit(0)\n    kids.append(pid)\n"
         "print([os.waitpid(k, 0)[1] for k in kids])"
     )
     res = run_program(code, limits=SandboxLimits(timeout_s=30, memory_mb=256, disk_mb=16), runner=_bwrap())
@@ -361,7 +400,7 @@ class _Canned:
 
     def execute(self, job: Job) -> Execution:
         self.jobs.append(job)
-        nonce = json.loads(job.files["job.json"])["nonce"]
+        nonce = marshal.loads(job.files[JOB_FILE])["nonce"]
         data = self.channel(nonce) if callable(self.channel) else self.channel
         return Execution(SandboxResult(status="ok", exit_code=0, sandbox=self.name), data)
 
@@ -386,7 +425,7 @@ def test_call_function_trusts_no_frame_it_cannot_check() -> None:
     assert run.outcomes[0] == run.outcomes[0].model_copy(update={"ok": True, "value": [1, 2], "seconds": 0.1})
     assert "conflicting" in run.outcomes[1].error and run.outcomes[2].error.startswith("not run")
     assert run.rejected_frames == 6
-    job = json.loads(runner.jobs[0].files["job.json"])
+    job = marshal.loads(runner.jobs[0].files[JOB_FILE])
     assert job["inputs"] == [[0], [1], [2]] and len(job["nonce"]) == 32
     assert call_function("x", "f", [[1]], runner=_Canned(b"")).load_error.startswith("the code did not load")
 
@@ -546,6 +585,15 @@ def test_cli_runs_normal_programs(tmp_path: Path) -> None:
     assert code == 1 and out["status"] == "error" and "SyntaxError" in out["stderr"]
 
 
+def test_cli_check_says_which_isolation_this_machine_has() -> None:
+    _bwrap()
+    cmd = [sys.executable, "-m", "thinkgraph.tools.commands", "sandbox", "check", "--json"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+    facts = json.loads(done.stdout)
+    assert done.returncode == 0 and facts["runner"] == "bwrap" and facts["isolated"] is True
+    assert facts["cgroup"] == HAS_CGROUP
+
+
 def test_cli_usage_errors_and_refusal_without_bubblewrap(tmp_path: Path) -> None:
     code, _, err = _cli(str(tmp_path / "missing.py"), tmp=tmp_path)
     assert code == 2 and "no such file" in err
@@ -558,3 +606,12 @@ def test_cli_usage_errors_and_refusal_without_bubblewrap(tmp_path: Path) -> None
     assert code == 4 and "apt-get install bubblewrap" in err and "--allow-unsandboxed" in err
     code, out, err = _cli(str(prog), "--json", "--allow-unsandboxed", tmp=tmp_path, env=no_bwrap)
     assert code == 0 and out["status"] == "ok" and out["sandbox"] == "unsandboxed" and out["stdout"] == "ran\n"
+
+
+def test_the_benchmark_runs_and_prints_its_figures() -> None:
+    _bwrap()
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "sandbox.py"
+    done = subprocess.run([sys.executable, str(bench), "--runs", "2"], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    figures = json.loads(done.stdout.strip().splitlines()[-1])
+    assert figures["startup_ratio"] > 0 and figures["isolated_ratio"] > 0 and figures["call_function_100_ms"] > 0
