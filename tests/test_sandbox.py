@@ -149,9 +149,9 @@ def test_rlimits_are_applied(runner: CodeRunner) -> None:
 
 def test_the_fork_fallback_applies_the_same_limits(runner: CodeRunner, monkeypatch: pytest.MonkeyPatch) -> None:
     """Where /bin/sh cannot set the rlimits, a preexec_fn does (slower for a large host process)."""
-    import thinkgraph.tools._process as process
+    import thinkgraph.tools._launch as launch
 
-    monkeypatch.setattr(process, "_launcher_checked", False)
+    monkeypatch.setattr(launch, "_launcher_checked", False)
     limits = SandboxLimits(timeout_s=20, cpu_s=3, memory_mb=300, max_file_mb=5)
     assert (
         run_program(RLIMITS, limits=limits, runner=runner).stdout

@@ -222,7 +222,7 @@ class RunCgroup:
                     os.kill(pid, signal.SIGKILL)
             if time.monotonic() > deadline:
                 return False
-            time.sleep(0.005)
+            time.sleep(0.001)
 
     def cpu_seconds(self) -> float | None:
         """CPU time of every process the run had, ended or not."""

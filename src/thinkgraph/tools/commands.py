@@ -80,7 +80,7 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
 def cmd_sandbox_check(args: argparse.Namespace) -> int:
     """Say which runner this machine gives and what bounds a run; exit 4 when there is no isolation."""
     from thinkgraph.tools import _cgroup
-    from thinkgraph.tools._process import launcher_works
+    from thinkgraph.tools._launch import launcher_works
     from thinkgraph.tools.sandbox import SandboxUnavailable, default_runner
 
     facts: dict[str, object] = {"cgroup": _cgroup.available(), "vfork_launcher": launcher_works()}
