@@ -102,18 +102,26 @@ def test_assemble_one_block_per_safe_candidate() -> None:
     for b in a.blocks:
         block = lines[b.start_line - 1 : b.end_line]
         assert f"theorem {b.lean_name} " in "\n".join(block)
-        assert block[-1] == f"#print axioms {b.lean_name}"
+        assert block[-1] == f"#check @{b.lean_name}"
         assert "set_option maxHeartbeats 5000 in" in block
         # the proof never reaches column 0, so a later block cannot be read as one of its tactics
         body = block[block.index(next(x for x in block if x.startswith("theorem"))) + 1 : -1]
         assert all(x.startswith("  ") for x in body if x.strip() and not x.startswith("    "))
     assert len({b.lean_name for b in a.blocks}) == len(a.blocks)
     starts = [b.start_line for b in a.blocks]
-    assert starts == sorted(starts) and all(x.end_line < y.start_line for x, y in zip(a.blocks, a.blocks[1:], strict=False))
+    assert starts == sorted(starts) and all(
+        x.end_line < y.start_line for x, y in zip(a.blocks, a.blocks[1:], strict=False)
+    )
 
 
-def _msg(line: int, text: str, severity: str = "error", column: int = 2) -> dict[str, object]:
-    return {"severity": severity, "pos": {"line": line, "column": column}, "endPos": None, "data": text}
+def _msg(line: int, text: str, severity: str = "error", column: int = 2, kind: str = "[anonymous]") -> str:
+    return json.dumps(
+        {"severity": severity, "pos": {"line": line, "column": column}, "endPos": None, "data": text, "kind": kind}
+    )
+
+
+def _marker(b: object, severity: str = "information") -> str:
+    return _msg(b.end_line, f"{b.lean_name} : True", severity, 0)  # type: ignore[attr-defined]
 
 
 def test_messages_map_to_their_own_block_only() -> None:
@@ -121,10 +129,10 @@ def test_messages_map_to_their_own_block_only() -> None:
     b = {x.name: x for x in a.blocks}
     out = [
         "[DEBUG:A] lean_main entered",
-        json.dumps(_msg(b["ok"].end_line, "'tg_c0' does not depend on any axioms", "information", 0)),
-        json.dumps(_msg(b["wrong"].start_line + 2, "decide failed: the proposition 2 + 2 = 5 is false")),
-        json.dumps(_msg(b["wrong"].end_line, "'tg_c2' depends on axioms: [sorryAx]", "information", 0)),
-        json.dumps(_msg(b["multi"].end_line, "'tg_c3' depends on axioms: [propext]", "information", 0)),
+        _marker(b["ok"]),
+        _msg(b["wrong"].start_line + 2, "Tactic `decide` proved that the proposition\n  2 + 2 = 5\nis false"),
+        _marker(b["wrong"]),
+        _marker(b["multi"]),
         '{"severity": "error", "pos": {"line": 3',  # a line cut short by a kill
     ]
     results, stray = map_results(a, parse_json_lines("\n".join(out)))
@@ -134,51 +142,58 @@ def test_messages_map_to_their_own_block_only() -> None:
     assert got["evil"].status == "rejected"
     assert got["wrong"].status == "error" and "false" in got["wrong"].message
     assert got["wrong"].error_line == b["wrong"].start_line + 2
-    assert got["multi"].status == "proved" and got["multi"].axioms == ("propext",)
+    assert got["multi"].status == "proved"
     assert stray == []
 
 
 def test_a_later_error_is_never_an_earlier_candidates() -> None:
     a = assemble(_decls())
     b = {x.name: x for x in a.blocks}
-    msgs = [LeanMessage(severity="error", line=b["multi"].start_line, column=0, text="unexpected token")]
-    msgs.append(LeanMessage(severity="information", line=b["ok"].end_line, column=0, text="'tg_c0' does not depend on any axioms"))
+    msgs = parse_json_lines(
+        "\n".join(
+            [
+                _marker(b["ok"]),
+                _msg(b["multi"].start_line + 1, "unexpected token"),
+                _marker(b["multi"]),
+            ]
+        )
+    )
     results, _ = map_results(a, msgs)
     got = {r.name: r for r in results}
     assert got["ok"].status == "proved"
     assert got["multi"].status == "error"
-    # "wrong" printed no axioms line: an unfinished file says so instead of calling it proved
+    # "wrong" got no marker answer although Lean finished: it says so instead of calling it proved
     assert got["wrong"].status == "error" and "no result" in got["wrong"].message
 
 
 def test_killed_process_marks_unchecked_declarations_timeout() -> None:
     a = assemble(_decls())
     b = {x.name: x for x in a.blocks}
-    msgs = [LeanMessage(severity="information", line=b["ok"].end_line, column=0, text="'tg_c0' does not depend on any axioms")]
-    results, _ = map_results(a, msgs, finished=False)
+    results, _ = map_results(a, parse_json_lines(_marker(b["ok"])), finished=False)
     assert [r.status for r in results] == ["proved", "rejected", "timeout", "timeout"]
 
 
-def test_classify_statuses() -> None:
-    def info(text: str) -> LeanMessage:
-        return LeanMessage(severity="information", line=1, column=0, text=text)
+def _m(severity: str, text: str, line: int = 1, kind: str = "") -> LeanMessage:
+    return LeanMessage(severity=severity, line=line, column=0, text=text, kind=kind)  # type: ignore[arg-type]
 
-    hb = LeanMessage(
-        severity="error",
-        line=2,
-        column=4,
-        text="(deterministic) timeout at `whnf`, maximum number of heartbeats (2000) has been reached",
-    )
-    assert classify("t", [hb, info("'x' depends on axioms: [sorryAx]")], lean_name="x").status == "timeout"
-    sorry = [LeanMessage(severity="warning", line=1, column=8, text="declaration uses 'sorry'"), info("'x' depends on axioms: [sorryAx]")]
-    assert classify("t", sorry, lean_name="x").status == "sorry"
-    native = classify("t", [info("'x' depends on axioms: [Lean.ofReduceBool, propext]")], lean_name="x")
-    assert native.status == "error" and "Lean.ofReduceBool" in native.message
-    goal = info("a b : Nat\nh : a < b\n⊢ a + 1 ≤ b")
-    traced = classify("t", [goal, info("'x' depends on axioms: [propext]")], lean_name="x")
+
+def test_classify_statuses() -> None:
+    marker = _m("information", "x : True", 9)
+    hb = _m("error", "(deterministic) timeout at `whnf`, maximum number of heartbeats (2000) has been reached", 2)
+    assert classify("t", [hb, marker], marker_line=9).status == "timeout"
+    depth = _m("error", "maximum recursion depth has been reached", 2, "runtime.maxRecDepth")
+    assert classify("t", [depth, marker], marker_line=9).status == "timeout"
+    sorry = _m("warning", "declaration uses `sorry`", 1, "hasSorry")
+    assert classify("t", [sorry, marker], marker_line=9).status == "sorry"
+    goal = _m("information", "a b : Nat\nh : a < b\n⊢ a + 1 ≤ b", 3, "trace")
+    traced = classify("t", [goal, marker], marker_line=9)
     assert traced.status == "proved" and traced.goals == (goal.text,)
-    # another declaration's axioms line does not count
-    assert classify("t", [info("'y' does not depend on any axioms")], lean_name="x").status == "error"
+    # the theorem was never added: the marker answers with an error
+    unknown = _m("error", "unknown identifier 'x'", 9)
+    assert classify("t", [unknown], marker_line=9).status == "error"
+    # no answer from the marker: not proved, whatever else was said
+    assert classify("t", [goal], marker_line=9).status == "error"
+    assert classify("t", [goal], marker_line=9, finished=False).status == "timeout"
 
 
 def test_batch_counts_and_json() -> None:
@@ -188,3 +203,237 @@ def test_batch_counts_and_json() -> None:
     assert rs[1].to_json() == {"name": "b", "status": "sorry", "line": 9, "message": "m"}
     assert "2 declarations" in batch.summary()
     assert BatchResult.model_validate_json(batch.model_dump_json()) == batch
+
+
+# ----------------------------------------------------------------------------- a user's file (lean check)
+
+
+def test_prepare_file_inserts_markers_and_maps_lines_back() -> None:
+    text = (FIX / "basic.lean").read_text()
+    p = prepare_file(text)
+    assert [d.name for d in p.decls] == ["add_zero'", "two_plus_two", "later", "example@15"]
+    assert [d.line for d in p.decls] == [5, 7, 10, 15]
+    prepared = p.text.splitlines()
+    assert [prepared[d.marker_line - 1] for d in p.decls] == [
+        "#check @add_zero'",
+        "#check @two_plus_two",
+        "#check @later",
+        "#check @Nat.zero",
+    ]
+    # the user's own lines are all there, in order, with only the markers added
+    assert [x for i, x in enumerate(prepared, 1) if i not in p.inserted] == text.splitlines()
+    for d in p.decls:
+        assert p.original_line(d.marker_line - 1) == d.end_line
+
+
+def test_file_results_from_recorded_output() -> None:
+    """Messages as Lean printed them for the prepared basic.lean (positions in the prepared text)."""
+    p = prepare_file((FIX / "basic.lean").read_text())
+    m = {d.name: d.marker_line for d in p.decls}
+    recorded = [
+        _msg(m["two_plus_two"] - 1, "Tactic `decide` proved that the proposition\n  2 + 2 = 5\nis false", column=37),
+        _msg(m["later"] - 2, "declaration uses `sorry`", "warning", 8, "hasSorry"),
+        *(_msg(line, "x : _", "information", 0) for line in m.values()),
+    ]
+    results, stray = file_results(p, parse_json_lines("\n".join(recorded)))
+    got = {r.name: r for r in results}
+    assert got["add_zero'"].status == "proved"
+    assert got["two_plus_two"].status == "error" and got["two_plus_two"].error_line == 7
+    assert got["later"].status == "sorry"
+    assert got["example@15"].status == "proved"
+    assert stray == []
+    assert results[1].to_json() == {"name": "two_plus_two", "status": "error", "line": 7, "message": results[1].message}
+
+
+def test_non_core_imports_and_comment_blanking() -> None:
+    assert non_core_imports((FIX / "mathlib.lean").read_text()) == ["Mathlib"]
+    assert non_core_imports("import Std.Data.HashMap\nimport Lean\n") == []
+    assert non_core_imports("/- import Mathlib -/\n-- import Mathlib\n") == []
+    blanked = blank_comments('a /- x /- y -/ z -/ b -- c\n"s -- t" d')
+    assert blanked.split() == ["a", "b", "d"] and blanked.count("\n") == 1
+
+
+# ----------------------------------------------------------------------------- processes, the REPL protocol
+
+
+def test_run_process_kills_the_whole_group_at_its_timeout(tmp_path: Path) -> None:
+    from thinkgraph.provers.lean.backend import run_process
+
+    pidfile = tmp_path / "child.pid"
+    start = time.perf_counter()
+    out = run_process(["sh", "-c", f"sleep 60 & echo $! > {pidfile}; echo started; wait"], timeout_s=1.0)
+    assert out.killed and out.returncode is None
+    assert "started" in out.stdout
+    assert time.perf_counter() - start < 30
+    child = int(pidfile.read_text())
+    time.sleep(0.2)
+    status = Path(f"/proc/{child}/status")
+    # gone, or a zombie waiting for a reaper (pid 1 in a container may never reap it): not running
+    assert not status.exists() or "State:\tZ" in status.read_text()
+
+
+def _fake_repl(tmp_path: Path, decl_timeout_s: float = 20.0) -> object:
+    import sys
+
+    from thinkgraph.provers.lean.repl import LeanRepl
+
+    script = FIX / "fake_repl.py"
+    return LeanRepl(
+        lambda driver: [sys.executable, str(script), str(driver)],
+        lambda scratch: dict(os.environ),
+        tmp_path,
+        startup_timeout_s=30,
+        decl_timeout_s=decl_timeout_s,
+    )
+
+
+def test_repl_checks_each_block_and_survives_a_hang(tmp_path: Path) -> None:
+    repl = _fake_repl(tmp_path, decl_timeout_s=2.0)
+    decls = [
+        Declaration("ok", "(n : Nat) : n + 0 = n", "by omega"),
+        Declaration("wrong", ": 2 + 2 = 5", "by decide"),
+        Declaration("hangs", ": True", "by exact HANG"),
+        Declaration("after", ": True", "sorry"),
+        Declaration("evil", ": True", "by trivial\nend"),
+    ]
+    a = assemble(decls)
+    try:
+        batch = repl.check(a, timeout_s=60, backend="fake")  # type: ignore[attr-defined]
+    finally:
+        repl.close()  # type: ignore[attr-defined]
+    assert [r.status for r in batch.results] == ["proved", "error", "timeout", "sorry", "rejected"]
+    assert batch.killed
+    assert repl.starts == 2  # type: ignore[attr-defined]  # restarted after the hang, for the next declaration
+    assert batch.results[1].error_line == a.blocks[1].start_line + 2  # the assembled file's own line numbers
+
+
+def test_repl_start_failure_is_a_lean_error(tmp_path: Path) -> None:
+    import sys
+
+    from thinkgraph.provers.lean import LeanError
+    from thinkgraph.provers.lean.repl import LeanRepl
+
+    repl = LeanRepl(lambda d: [sys.executable, "-c", "print('no ready line')"], lambda s: dict(os.environ), tmp_path)
+    with pytest.raises(LeanError, match="exited during start-up"):
+        repl.start()
+
+
+# ----------------------------------------------------------------------------- the CLI (a recorded backend)
+
+
+class _RecordedBackend:
+    """A LeanBackend that answers check_file from recorded output (no Lean)."""
+
+    name = "recorded"
+    has_mathlib = False
+
+    def __init__(self, **options: object) -> None:
+        self.options = options
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+    def __enter__(self) -> _RecordedBackend:
+        return self
+
+    def __exit__(self, *exc: object) -> None: ...
+
+    def check(self, decls: object, timeout_s: float | None = None, prelude: str = "") -> BatchResult:
+        raise NotImplementedError
+
+    def check_file(self, path: Path, timeout_s: float | None = None) -> BatchResult:
+        p = prepare_file(Path(path).read_text())
+        m = {d.name: d.marker_line for d in p.decls}
+        recorded = [_msg(m["two_plus_two"] - 1, "decide failed", column=37)]
+        recorded += [_msg(line, "x : _", "information", 0) for line in m.values()]
+        results, stray = file_results(p, parse_json_lines("\n".join(recorded)))
+        return BatchResult(results=tuple(results), backend=self.name, seconds=0.5, stray=tuple(stray))
+
+
+def _cli(argv: list[str]) -> int:
+    import argparse
+
+    from thinkgraph.provers.lean.commands import add_lean_commands
+
+    parser = argparse.ArgumentParser(prog="thinkgraph")
+    sub = parser.add_subparsers(dest="command", required=True)
+    add_lean_commands(lambda name, help: sub.add_parser(name, help=help))
+    args = parser.parse_args(argv)
+    code: int = args.func(args)
+    return code
+
+
+def test_cli_check_prints_one_result_per_declaration(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import thinkgraph.provers.lean as lean
+
+    monkeypatch.setattr(lean, "get_lean_backend", lambda name, **o: _RecordedBackend(**o))
+    assert _cli(["lean", "check", str(FIX / "basic.lean"), "--json", "--timeout", "30"]) == 1
+    lines = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert [x["name"] for x in lines[:-1]] == ["add_zero'", "two_plus_two", "later", "example@15"]
+    assert all(set(x) == {"name", "status", "line", "message"} for x in lines[:-1])
+    assert [x["status"] for x in lines[:-1]] == ["proved", "error", "proved", "proved"]
+    assert lines[-1]["summary"]["error"] == 1 and lines[-1]["summary"]["proved"] == 3
+    assert _cli(["lean", "check", str(FIX / "basic.lean")]) == 1
+    text = capsys.readouterr().out.splitlines()
+    assert text[1].startswith("error") and "two_plus_two (line 7" in text[1]
+    assert text[-1].startswith("4 declarations: 3 proved, 1 error")
+
+
+def test_cli_check_usage_errors(tmp_path: Path) -> None:
+    from thinkgraph.cli import UsageError
+
+    with pytest.raises(UsageError, match="no such file"):
+        _cli(["lean", "check", str(tmp_path / "missing.lean")])
+    other = tmp_path / "x.txt"
+    other.write_text("theorem x : True := trivial")
+    with pytest.raises(UsageError, match=r"expected a \.lean file"):
+        _cli(["lean", "check", str(other)])
+
+
+def test_cli_offline_refuses_mathlib_and_missing_setup(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    from thinkgraph.cli import SetupError, UsageError
+
+    monkeypatch.setenv("THINKGRAPH_LEAN_HOME", str(tmp_path / "nowhere"))
+    monkeypatch.setenv("PATH", "/nonexistent")  # no native lean either
+    with pytest.raises(SetupError, match="thinkgraph lean setup"):
+        _cli(["lean", "check", str(FIX / "basic.lean")])
+    # with an installation present, a Mathlib file is refused before any Lean runs
+    from thinkgraph.provers.lean import offline
+
+    monkeypatch.setattr(offline, "find_installation", lambda: object())
+    with pytest.raises(UsageError, match="imports Mathlib"):
+        _cli(["lean", "check", str(FIX / "mathlib.lean"), "--backend", "offline"])
+
+
+def test_native_backend_skips_cleanly_without_lean(monkeypatch: pytest.MonkeyPatch) -> None:
+    from thinkgraph.provers.lean import get_lean_backend
+    from thinkgraph.provers.lean.native import find_lean
+
+    monkeypatch.delenv("THINKGRAPH_LEAN", raising=False)
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(LeanUnavailable, match="elan"):
+        find_lean()
+    with pytest.raises(LeanUnavailable):
+        get_lean_backend("native")
+
+
+def test_native_backend_with_lean() -> None:
+    from thinkgraph.provers.lean.native import NativeLeanBackend
+
+    try:
+        backend = NativeLeanBackend(timeout_s=300)
+    except LeanUnavailable as exc:
+        pytest.skip(f"no native Lean here: {exc}")
+    batch = backend.check(
+        [
+            Declaration("ok", "(n : Nat) : n + 0 = n", "by omega"),
+            Declaration("wrong", ": 2 + 2 = 5", "by decide"),
+            Declaration("open", ": True", "sorry"),
+        ]
+    )
+    assert [r.status for r in batch.results] == ["proved", "error", "sorry"]
+    got = backend.check_file(FIX / "basic.lean")
+    assert [r.status for r in got.results] == ["proved", "error", "sorry", "proved"]

@@ -67,6 +67,10 @@ class LeanBackend(Protocol):
 
     def stop(self) -> None: ...
 
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
+
 
 @dataclass(frozen=True)
 class ProcessOutput:

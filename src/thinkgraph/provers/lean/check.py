@@ -1,10 +1,10 @@
 """A user's own ``.lean`` file checked as it is: one result per ``theorem``/``lemma``/``example``.
 
-The file is not rewritten; ``#print axioms <name>`` lines are appended after its last line (so every
-position Lean reports in the file is the user's own) for the named declarations, and each message is
-given to the declaration whose lines hold it: from its keyword to the line before the next top-level
-command.  A declaration whose axioms could not be printed (an ``example``, a ``private`` theorem) is
-judged by its errors and its ``sorry`` warning alone.
+The file's own lines are checked as they are; one marker line (``#check @name``, or ``#check @Nat.zero``
+after an ``example``) is inserted after each declaration, and every position Lean reports is mapped back
+to the user's own line.  Each message is given to the declaration whose lines hold it: from its keyword to
+the line before the next top-level command.  A declaration whose marker got no answer was never checked
+(the process was killed or crashed).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from thinkgraph.provers.lean.results import DeclResult, LeanMessage
-from thinkgraph.provers.lean.source import _AXIOMS, classify
+from thinkgraph.provers.lean.source import classify
 
 _DECL = re.compile(
     r"^(?P<mods>(?:@\[[^\]]*\]\s*)*(?:(?:private|protected|noncomputable|nonrec|unsafe|partial)\s+)*)"
@@ -76,17 +76,23 @@ def blank_comments(text: str) -> str:
 @dataclass(frozen=True)
 class FileDecl:
     name: str  # as shown: the declared name, or example@LINE
-    full_name: str | None  # what #print axioms asks about (None: an example or a private theorem)
-    line: int  # line of its keyword (1-based)
-    end_line: int  # its last line
+    line: int  # line of its keyword (1-based, in the user's file)
+    end_line: int  # its last line (the user's file)
+    marker_line: int  # the line of its marker in the prepared text
 
 
 @dataclass(frozen=True)
 class PreparedFile:
-    text: str  # the file with the #print axioms lines appended
+    text: str  # the file with one marker line after each declaration
     decls: tuple[FileDecl, ...]
-    lines: int  # lines of the user's own file
+    inserted: tuple[int, ...]  # prepared-text lines that are markers (sorted)
     imports: tuple[str, ...]
+
+    def original_line(self, line: int) -> int:
+        """The user's line for a line of the prepared text."""
+        import bisect
+
+        return line - bisect.bisect_left(self.inserted, line)
 
 
 def non_core_imports(text: str) -> list[str]:
@@ -98,26 +104,35 @@ def non_core_imports(text: str) -> list[str]:
 
 def prepare_file(text: str) -> PreparedFile:
     blanked = blank_comments(text)
-    n_lines = text.count("\n") + (0 if text.endswith("\n") else 1)
+    lines = text.splitlines()
     line_of = _line_index(blanked)
     commands = sorted({line_of(m.start()) for m in _COMMAND.finditer(blanked)})
-    scopes = [(line_of(m.start()), m["kw"], m["name"]) for m in _SCOPE.finditer(blanked)]
-    decls = []
+    found = []
     for m in _DECL.finditer(blanked):
         line = line_of(m.start())
         later = [c for c in commands if c > line]
-        end_line = later[0] - 1 if later else n_lines
-        name = m["name"] if m["kw"] != "example" else None
-        if name is None:
-            decls.append(FileDecl(f"example@{line}", None, line, end_line))
-            continue
-        private = "private" in m["mods"].split()
-        full = name[len("_root_.") :] if name.startswith("_root_.") else ".".join([*_namespaces(scopes, line), name])
-        decls.append(FileDecl(name, None if private else full, line, end_line))
-    prints = [f"#print axioms {d.full_name}" for d in decls if d.full_name]
-    body = text if text.endswith("\n") else text + "\n"
+        end_line = later[0] - 1 if later else len(lines)
+        while end_line > line and not blanked.splitlines()[end_line - 1].strip():
+            end_line -= 1
+        if m["kw"] == "example" or m["name"] is None:
+            found.append((f"example@{line}", line, end_line, "@Nat.zero"))
+        else:
+            name = m["name"]
+            private = "private" in m["mods"].split()
+            found.append((name, line, end_line, "@Nat.zero" if private else f"@{name}"))
+    out: list[str] = []
+    decls = []
+    inserted = []
+    at = 0
+    for name, line, end_line, target in found:
+        out += lines[at:end_line]
+        at = end_line
+        out.append(f"#check {target}")
+        inserted.append(len(out))
+        decls.append(FileDecl(name, line, end_line, len(out)))
+    out += lines[at:]
     imports = tuple(m for line in _IMPORT.findall(blanked) for m in line.split())
-    return PreparedFile(body + "\n" + "\n".join(prints) + ("\n" if prints else ""), tuple(decls), n_lines, imports)
+    return PreparedFile("\n".join(out) + "\n", tuple(decls), tuple(inserted), imports)
 
 
 def _line_index(text: str) -> _LineOf:
@@ -149,33 +164,23 @@ def _namespaces(scopes: Sequence[tuple[int, str, str]], line: int) -> list[str]:
 def file_results(
     prepared: PreparedFile, messages: Sequence[LeanMessage], *, finished: bool = True
 ) -> tuple[list[DeclResult], list[LeanMessage]]:
-    """One result per declaration of the file, and the messages that belong to none."""
-    printed: set[str] = set()
-    for m in messages:
-        if m.severity == "information" and m.line > prepared.lines:
-            found = _AXIOMS.search(m.text)
-            if found:
-                printed.add(found["name"])
+    """One result per declaration of the file (positions in the user's lines), and the messages of none."""
     own: dict[int, list[LeanMessage]] = {k: [] for k in range(len(prepared.decls))}
     stray: list[LeanMessage] = []
     for m in messages:
-        if m.line > prepared.lines:
-            found = _AXIOMS.search(m.text) if m.severity == "information" else None
-            k = next((i for i, d in enumerate(prepared.decls) if found and d.full_name == found["name"]), None)
-            if k is not None:
-                own[k].append(m)
-            elif m.severity != "error":
-                stray.append(m)
+        k = next((i for i, d in enumerate(prepared.decls) if m.line == d.marker_line), None)
+        if k is not None:  # a marker's answer: keep it at the marker's (prepared) line for classify
+            own[k].append(m.model_copy(update={"line": 10**9}))
             continue
-        k = next((i for i, d in enumerate(prepared.decls) if d.line <= m.line <= d.end_line), None)
-        if k is None:
-            stray.append(m)
-        else:
-            own[k].append(m)
-    results = []
-    for k, d in enumerate(prepared.decls):
-        lean_name = d.full_name if d.full_name in printed else None
-        results.append(classify(d.name, own[k], lean_name=lean_name, line=d.line, finished=finished))
+        orig = prepared.original_line(m.line)
+        end = prepared.original_line(m.end_line) if m.end_line is not None else None
+        moved = m.model_copy(update={"line": orig, "end_line": end})
+        k = next((i for i, d in enumerate(prepared.decls) if d.line <= orig <= d.end_line), None)
+        (stray if k is None else own[k]).append(moved)
+    results = [
+        classify(d.name, own[k], marker_line=10**9, line=d.line, finished=finished)
+        for k, d in enumerate(prepared.decls)
+    ]
     return results, stray
 
 

@@ -3,14 +3,14 @@
 
 A declaration ends in exactly one status:
 
-* ``proved`` — Lean accepted it with no error and it depends on no axiom beyond Lean's standard three
-  (``propext``, ``Classical.choice``, ``Quot.sound``);
-* ``sorry`` — it elaborated but uses ``sorry`` (``sorryAx``), so nothing is proved;
+* ``proved`` — Lean accepted it: no error, no ``sorry``, and Lean reached the marker after it;
+* ``sorry`` — it elaborated but uses ``sorry`` (Lean's ``declaration uses `sorry``` warning), so nothing is
+  proved;
 * ``error`` — Lean reported an error inside the declaration (``message``, ``error_line``/``error_column``
-  say which and where), or the proof relies on a non-standard axiom (``native_decide``'s
-  ``Lean.ofReduceBool``);
-* ``timeout`` — it ran out of heartbeats (``maxHeartbeats``), or the Lean process was killed at its
-  wall-clock limit before the declaration was checked;
+  say which and where), or Lean crashed before reaching it;
+* ``timeout`` — it hit one of Lean's deterministic resource limits (``maxHeartbeats``, ``maxRecDepth``:
+  a tactic that does not terminate ends at one of them), or the Lean process was killed at its wall-clock
+  limit before the declaration was checked;
 * ``rejected`` — it was never sent to Lean: the text could break out of its declaration (``end``,
   ``#eval``, ``import``, an unclosed comment…), see :mod:`thinkgraph.provers.lean.source`.
 """
@@ -27,9 +27,6 @@ LeanStatus = Literal["proved", "error", "sorry", "timeout", "rejected"]
 STATUSES: tuple[LeanStatus, ...] = ("proved", "error", "sorry", "timeout", "rejected")
 Severity = Literal["error", "warning", "information"]
 
-#: the axioms a proof in core Lean may use and still count as proved
-STANDARD_AXIOMS = frozenset({"propext", "Classical.choice", "Quot.sound"})
-
 
 class LeanMessage(Record):
     """One message Lean printed (``lean --json``): where (1-based line, 0-based column, as Lean counts) and what."""
@@ -40,6 +37,8 @@ class LeanMessage(Record):
     end_line: int | None = None
     end_column: int | None = None
     text: str
+    #: Lean's tag for the message (``hasSorry``, ``runtime.maxHeartbeats``, ``Tactic.unsolvedGoals``…), when printed
+    kind: str = ""
 
     @classmethod
     def from_json(cls, obj: dict[str, Any], line_offset: int = 0) -> LeanMessage:
@@ -55,6 +54,7 @@ class LeanMessage(Record):
             end_line=int(end["line"]) + line_offset if "line" in end else None,
             end_column=int(end["column"]) if "column" in end else None,
             text=str(obj.get("data", "")),
+            kind=str(obj.get("kind") or ""),
         )
 
 
@@ -68,7 +68,6 @@ class DeclResult(Record):
     message: str = ""
     error_line: int | None = None
     error_column: int | None = None
-    axioms: tuple[str, ...] = ()
     goals: tuple[str, ...] = ()
     messages: tuple[LeanMessage, ...] = ()
 
@@ -119,4 +118,4 @@ class BatchResult(Record):
         return f"{len(self.results)} declarations: {tally} ({self.seconds:.1f} s, {self.backend}){extra}"
 
 
-__all__ = ["STANDARD_AXIOMS", "STATUSES", "BatchResult", "DeclResult", "LeanMessage", "LeanStatus", "Severity"]
+__all__ = ["STATUSES", "BatchResult", "DeclResult", "LeanMessage", "LeanStatus", "Severity"]

