@@ -260,7 +260,7 @@ def test_prompt_shows_own_state_and_only_the_public_intent_of_others() -> None:
     s, view = _view(2)
     system, user = render_prompt(view)
     assert "v3" in system.content and "JSON" in system.content
-    assert "job interview" in user.content and "Earliest arrival 5.4s" in user.content
+    assert "job interview" in user.content and "Earliest arrival 5.38s" in user.content
     assert "v1 from E, turning left (to S): crosses your path" in user.content
     for other in ("v1", "v2", "v4"):
         assert s.vehicle(other).goal not in user.content  # private goals stay private
@@ -350,6 +350,23 @@ def test_llm_negotiation_with_a_scripted_model_reaches_agreement() -> None:
     assert res.outcome.weighted_delay == run(negotiate(s, RulePlanner(), RuleCritic())).outcome.weighted_delay
 
 
+def test_the_critic_tells_a_driver_waiting_for_nothing_to_enter_earlier() -> None:
+    def dawdler(request: ChatRequest, i: int) -> str:
+        prompt = request.messages[-1].content
+        if "Round 1." in prompt:  # like the 1.5B model did: it proposes its deadline as its entry time
+            deadline = prompt.split("enter by ", 1)[1].split("s.", 1)[0]
+            return json.dumps({"action": "go", "yield_to": [], "entry_time": float(deadline), "accept": False})
+        return _driver(request, i)
+
+    s = Scenario.generate(3)
+    res = run(negotiate(s, LLMPlanner(ScriptedModel(dawdler)), RuleCritic()))
+    advice = res.rounds[0].critic.directives if res.rounds[0].critic else ()
+    assert any(d.action == "enter_at" and d.time == round(s.vehicle(d.vehicle).earliest, 2) for d in advice)
+    assert res.agreed and res.outcome.weighted_delay == pytest.approx(
+        run(negotiate(s, RulePlanner(), RuleCritic())).outcome.weighted_delay, abs=0.02
+    )
+
+
 # ----------------------------------------------------------------------------- nodes, YAML, CLI
 
 
@@ -393,3 +410,28 @@ def test_cli_handler_prints_rounds_and_outcome(capsys: pytest.CaptureFixture[str
     with pytest.raises(SystemExit) as exc:
         _cli(["negotiate", "--seed", "3", "--vehicles", "9"])
     assert exc.value.code == 2
+
+
+@pytest.mark.slow
+def test_one_round_with_the_real_small_local_model() -> None:
+    """The embedded 0.5B model drives three vehicles for one round through the YAML workflow: its replies are
+    parsed (or fall back, recorded), every model call is in the trace, and the schedule is simulator-checked."""
+    pytest.importorskip("xllamacpp")
+    from thinkgraph.llm import load_model
+    from thinkgraph.messages import ModelRequest
+    from thinkgraph.runtime import RunContext
+
+    model = load_model("local:small", n_parallel=3)
+    wf = load_workflow(ROOT / "examples" / "negotiation.yaml").set_params(
+        {"negotiate.max_rounds": 1, "negotiate.max_tokens": 96, "negotiate.retries": 0}
+    )
+    ctx = RunContext()
+    try:
+        result = wf.compile().run_sync({"seed": 11, "n_vehicles": 3}, model=model, ctx=ctx)
+    finally:
+        asyncio.run(model.aclose())
+    out = result.output
+    assert isinstance(out, NegotiationResult) and out.evidence.conflict_free
+    assert out.stop_reason == "max_rounds" and out.schedule.source == "fcfs"  # one round cannot be accepted
+    assert {p.source for p in out.rounds[0].proposals} <= {"llm", "fallback"}
+    assert sum(isinstance(e, ModelRequest) for e in ctx.tracer.events) == 3

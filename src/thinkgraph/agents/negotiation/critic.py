@@ -163,7 +163,7 @@ class RuleCritic:
         claims = {v: URGENCY_WEIGHT[proposals[v].urgency_claim] for v in scenario.ids}
         priority = {v: claims[v] + CREDIT * credit.get(v, 0) for v in scenario.ids}
         wants = {v: proposals[v].entry_time for v in scenario.ids}
-        zone = _Zone(scenario, wants, priority)
+        zone = _Zone(scenario, {}, priority)  # the alternatives let every vehicle enter from its earliest arrival
         current = [outcome.of(v).entry for v in scenario.ids]
         by_now = sorted(range(zone.n), key=lambda i: (current[i], i))
         by_arrival = sorted(range(zone.n), key=lambda i: (zone.start[i], i))
@@ -208,7 +208,23 @@ class RuleCritic:
         target: Mapping[str, float],
         claims: Mapping[str, float],
     ) -> list[Directive]:
-        """The yield changes that make the mediator produce ``target`` from the drivers' proposals."""
+        """The changes (earlier entries, yields added or dropped) that make the mediator produce ``target`` from
+        the drivers' proposals."""
+        out: list[Directive] = []
+        wants = dict(wants)
+        for car in scenario.vehicles:  # a driver waiting for nothing: advise its earliest arrival
+            want = wants.get(car.id, car.earliest)
+            if want > car.earliest + 0.05 and target[car.id] < want - 0.05:
+                wants[car.id] = car.earliest
+                out.append(
+                    Directive(
+                        vehicle=car.id,
+                        action="enter_at",
+                        other="",
+                        time=round(car.earliest, 2),
+                        reason=f"waiting until {want:.1f}s delays you for nothing",
+                    )
+                )
         start = {v.id: max(v.earliest, wants.get(v.id, v.earliest)) for v in scenario.vehicles}
         leave = {v.id: target[v.id] + v.occupancy for v in scenario.vehicles}
         needed: dict[str, set[str]] = {}
@@ -224,9 +240,8 @@ class RuleCritic:
         }
         plan = {v: kept[v] | needed[v] for v in scenario.ids}
         check = schedule_for(scenario, plan, wants).schedule.entries()
-        if any(abs(check[v] - target[v]) > 1e-6 for v in scenario.ids):
+        if any(abs(check[v] - target[v]) > 0.05 for v in scenario.ids):
             plan = needed  # keeping a harmless-looking yield changed something: advise exactly the needed ones
-        out: list[Directive] = []
         for v in scenario.ids:
             now = yields.get(v, set())
             for u in sorted(plan[v] - now):

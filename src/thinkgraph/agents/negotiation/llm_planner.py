@@ -41,13 +41,13 @@ SYSTEM = (
 )
 
 
-def _plan_json(p: Proposal, accept: bool, yields: tuple[str, ...] | None = None) -> str:
+def _plan_json(p: Proposal, accept: bool, yields: tuple[str, ...] | None = None, entry: float | None = None) -> str:
     ys = p.yield_to if yields is None else yields
     return json.dumps(
         {
             "action": "yield" if ys else "go",
             "yield_to": list(ys),
-            "entry_time": round(p.entry_time, 2),
+            "entry_time": round(p.entry_time if entry is None else entry, 2),
             "urgency": p.urgency_claim,
             "accept": accept,
         }
@@ -63,9 +63,9 @@ def render_prompt(view: PlannerView) -> tuple[ChatMessage, ...]:
     me = view.me
     lines = [
         f"Round {view.round}.",
-        f"You ({me.id}): {me.describe()[len(me.id) + 1 :]}. Earliest arrival {me.earliest:.1f}s; you stay in the "
-        f"zone {me.occupancy:.1f}s; you want to enter by {me.desired_arrival:.1f}s. Urgency: {me.urgency} "
-        f"({me.goal}).",
+        f"You ({me.id}): {me.describe()[len(me.id) + 1 :]}. Earliest arrival {me.earliest:.2f}s: propose "
+        f"entry_time {me.earliest:.2f} unless you choose to wait. You stay in the zone {me.occupancy:.1f}s. "
+        f"Your deadline: enter by {me.desired_arrival:.1f}s. Urgency: {me.urgency} ({me.goal}).",
         "Other vehicles:",
     ]
     for o in view.others:
@@ -89,10 +89,11 @@ def render_prompt(view: PlannerView) -> tuple[ChatMessage, ...]:
         advice = view.feedback.for_vehicle(me.id)
         if advice:
             yields = set(prev.yield_to)
+            entry = prev.entry_time
             for d in advice:
-                (yields.add if d.action == "yield_to" else yields.discard)(d.other)
+                entry = d.apply(yields, entry)
             lines.append("Critic's advice to you: " + "; ".join(d.text() for d in advice) + ".")
-            lines.append(f"That is: {_plan_json(prev, False, tuple(sorted(yields)))}")
+            lines.append(f"That is: {_plan_json(prev, False, tuple(sorted(yields)), entry)}")
         else:
             lines.append(f"Critic's advice to you: no change. That is: {_plan_json(prev, True)}")
     lines.append("Your proposal (JSON only):")

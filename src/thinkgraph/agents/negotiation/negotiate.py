@@ -4,8 +4,9 @@ consequences of earlier decisions).
 
 Each round: every vehicle's planner proposes at once (:mod:`.planner`), the mediator forms a candidate schedule
 (:mod:`.mediator`), the simulator checks it (:mod:`.simulator`), and the critic, if any, scores it and advises
-the drivers (:mod:`.critic`); its feedback goes into the next round's views.  A vehicle *accepts* when it keeps
-its previous proposal and says so.  The negotiation stops:
+the drivers (:mod:`.critic`); its feedback goes into the next round's views.  A vehicle *accepts* the previous
+round's schedule by proposing the same plan again (its ``accept`` flag says so explicitly; the plan decides: a
+driver who objects must propose something else, or nothing would ever change).  The negotiation stops:
 
 * ``agreed`` — every vehicle accepted and the candidate is conflict-free: that schedule is the result;
 * ``stalemate`` — the proposals repeat an earlier round's while the candidate still has a conflict (nothing
@@ -99,7 +100,7 @@ async def negotiate(
         proposals = dict(zip(ids, await asyncio.gather(*(planner.propose(v) for v in views)), strict=True))
         _check_proposals(ids, proposals)
         prev = seen[-1] if seen else None
-        accepted = tuple(v for v in ids if prev is not None and proposals[v].accept and proposals[v].same_plan(prev[v]))
+        accepted = tuple(v for v in ids if prev is not None and proposals[v].same_plan(prev[v]))
         ev.note(f"round {r}: " + "; ".join(proposals[v].text() for v in ids))
         mediation = mediate(scenario, proposals)
         outcome = simulate(scenario, mediation.schedule)

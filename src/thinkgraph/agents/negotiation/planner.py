@@ -126,18 +126,15 @@ class RulePlanner:
                 }
             )
         yields = set(prev.yield_to)
+        entry = prev.entry_time
         for d in advice:
-            if d.action == "yield_to":
-                yields.add(d.other)
-            else:
-                yields.discard(d.other)
+            entry = d.apply(yields, entry)
         return Proposal(
             vehicle=view.me.id,
             yield_to=tuple(sorted(yields)),
-            entry_time=prev.entry_time,
+            entry_time=entry,
             urgency_claim=prev.urgency_claim,
-            reason="following the critic: "
-            + "; ".join(("yield to " if d.action == "yield_to" else "stop yielding to ") + d.other for d in advice),
+            reason="following the critic: " + "; ".join(d.text() for d in advice),
         )
 
     def _guess(self, view: PlannerView, prev: Proposal) -> Proposal:

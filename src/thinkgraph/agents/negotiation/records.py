@@ -52,16 +52,32 @@ class Proposal(Record):
 
 
 class Directive(Record):
-    """The critic's advice to one vehicle: yield to ``other``, or stop yielding to it."""
+    """The critic's advice to one vehicle: yield to ``other``, stop yielding to it, or enter at ``time`` (its
+    earliest arrival, when it proposed to wait for nothing)."""
 
     vehicle: str
-    action: Literal["yield_to", "drop_yield"]
-    other: str
+    action: Literal["yield_to", "drop_yield", "enter_at"]
+    other: str = ""
+    time: float | None = None
     reason: str = ""
 
     def text(self) -> str:
-        verb = "should yield to" if self.action == "yield_to" else "need not yield to"
-        return f"{self.vehicle} {verb} {self.other}" + (f" ({self.reason})" if self.reason else "")
+        if self.action == "enter_at":
+            what = f"{self.vehicle} can enter at {self.time if self.time is not None else 0:.1f}s"
+        else:
+            verb = "should yield to" if self.action == "yield_to" else "need not yield to"
+            what = f"{self.vehicle} {verb} {self.other}"
+        return what + (f" ({self.reason})" if self.reason else "")
+
+    def apply(self, yields: set[str], entry_time: float) -> float:
+        """Apply this advice to a plan: changes ``yields`` in place, returns the entry time."""
+        if self.action == "yield_to":
+            yields.add(self.other)
+        elif self.action == "drop_yield":
+            yields.discard(self.other)
+        elif self.time is not None:
+            return self.time
+        return entry_time
 
 
 class CriticReport(Record):
