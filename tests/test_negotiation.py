@@ -179,6 +179,15 @@ def test_mediator_honours_yields_and_ignores_deadlocks_and_strangers() -> None:
     assert any("cannot arrive before" in n for n in m.notes)
     with pytest.raises(ScheduleError, match="no proposal from b"):
         mediate(s, {"a": _p("a", 2.0)})
+    lane = Scenario(
+        vehicles=(
+            Vehicle(id="lead", arm="S", movement="left", distance=10, speed=10, desired_arrival=5),
+            Vehicle(id="next", arm="S", movement="right", distance=30, speed=10, desired_arrival=5),
+        )
+    )
+    m = mediate(lane, {"lead": _p("lead", 1.0, "next"), "next": _p("next", 0.0)})
+    assert m.ignored == (("lead", "next"),) and "behind it in its lane" in m.notes[0]
+    assert m.schedule.entries() == {"lead": 1.0, "next": 1.0 + 3.2 + 0.5}  # the follower waits for its leader
 
 
 # ----------------------------------------------------------------------------- negotiation with rule planners

@@ -183,7 +183,11 @@ class RuleCritic:
                 f"this round's schedule: {now})."
             )
         for v, u in mediation.ignored:
-            why = "it would deadlock" if u in scenario.ids and u != v else "it is not another vehicle"
+            why = (
+                "it is not another vehicle"
+                if u not in scenario.ids or u == v
+                else ("it is behind you in your lane" if scenario.lane_leader(u) == v else "it would deadlock")
+            )
             directives.append(
                 Directive(vehicle=v, action="drop_yield", other=u, reason=f"the mediator ignored it: {why}")
             )

@@ -57,6 +57,9 @@ def schedule_for(
                 notes.append(f"{v} yields to {u!r}, which is not another vehicle here: ignored")
             elif u in succ[v]:
                 continue
+            elif scenario.lane_leader(u) == v:
+                ignored.append((v, u))
+                notes.append(f"{v} yields to {u}, which is behind it in its lane: ignored")
             elif _reaches(succ, u, v):
                 ignored.append((v, u))
                 notes.append(f"{v} yields to {u}, but {u} already waits for {v}: ignored (it would deadlock)")

@@ -196,6 +196,8 @@ class NegotiationResult(Message):
         for r in self.rounds:
             lines.append(f"round {r.round}:")
             lines.extend(f"  {p.text()}" + (f" — {p.reason}" if p.reason else "") for p in r.proposals)
+            if r.accepted:
+                lines.append(f"  plan unchanged (consent): {', '.join(r.accepted)}")
             lines.extend(f"  mediator: {n}" for n in r.mediation.notes)
             found = "; ".join(c.text() for c in r.outcome.conflicts) or "no conflict"
             lines.append(f"  schedule: {r.mediation.schedule.text()}  →  {found}")
