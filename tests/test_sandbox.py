@@ -55,8 +55,20 @@ def _bwrap() -> BwrapRunner:
         pytest.skip(f"no bubblewrap here: {exc}")
 
 
-@pytest.fixture(params=["bwrap", "unsandboxed"])
+def _bwrap_as_nobody() -> BwrapRunner:
+    """Root runs bubblewrap as nobody when the interpreter is reachable by nobody (the system Python)."""
+    if os.geteuid() != 0 or shutil.which("setpriv") is None or not Path("/usr/bin/python3").exists():
+        pytest.skip("needs root, setpriv and /usr/bin/python3")
+    runner = BwrapRunner(python="/usr/bin/python3")
+    if not runner.runs_as.startswith("nobody"):
+        pytest.skip(f"bubblewrap cannot run as nobody here: {runner.runs_as}")
+    return runner
+
+
+@pytest.fixture(params=["bwrap", "bwrap-nobody", "unsandboxed"])
 def runner(request: pytest.FixtureRequest) -> CodeRunner:
+    if request.param == "bwrap-nobody":
+        return _bwrap_as_nobody()
     return _bwrap() if request.param == "bwrap" else UnsandboxedRunner()
 
 
@@ -544,6 +556,22 @@ def test_hostile_program_cannot_see_the_hosts_secrets(hostile: Any, monkeypatch:
     assert out["status"] == "ok" and secret not in out["stdout"] and "THINKGRAPH_TEST_SECRET" not in out["stdout"]
     seen = json.loads(out["stdout"])
     assert seen["proc"]["1"].startswith("PATH=")  # bwrap's own (clean) environment is what pid 1 shows
+
+
+def test_hostile_program_cannot_change_kernel_settings(hostile: Any) -> None:
+    _, out = hostile("kernel_settings.py")
+    report = json.loads(out["stdout"])
+    assert report and all(v in ("OSError", "PermissionError") for v in report.values()), report
+
+
+@pytest.mark.parametrize("make", [_bwrap, _bwrap_as_nobody], ids=["as-root", "as-nobody"])
+def test_kernel_settings_are_out_of_reach_as_root_and_as_nobody(make: Any) -> None:
+    runner = make()
+    res = run_program((HOSTILE / "kernel_settings.py").read_text(), limits=FAST, runner=runner)
+    report = json.loads(res.stdout)
+    assert report and all(v in ("OSError", "PermissionError") for v in report.values()), (runner.runs_as, report)
+    uid = run_program("import os; print(os.getuid())", limits=FAST, runner=runner).stdout
+    assert runner.runs_as.startswith("nobody") == (uid == "65534\n") or os.geteuid() != 0
 
 
 def test_hostile_shell_commands_cannot_touch_the_host(hostile: Any, tmp_path: Path) -> None:

@@ -86,14 +86,15 @@ def cmd_sandbox_check(args: argparse.Namespace) -> int:
     facts: dict[str, object] = {"cgroup": _cgroup.available(), "vfork_launcher": launcher_works()}
     try:
         runner = default_runner()
-        facts.update(runner=runner.name, isolated=runner.isolated, problem="")
+        facts.update(runner=runner.name, isolated=runner.isolated, runs_as=getattr(runner, "runs_as", ""), problem="")
     except SandboxUnavailable as exc:
-        facts.update(runner="", isolated=False, problem=str(exc))
+        facts.update(runner="", isolated=False, runs_as="", problem=str(exc))
     if args.json:
         print(json.dumps(facts))
     else:
         if facts["isolated"]:
             print(f"isolation: {facts['runner']} (namespaces, read-only system, private /tmp, no network)")
+            print(f"the program runs as: {facts['runs_as']}")
         else:
             print(f"isolation: none — {facts['problem']}")
         how = "a cgroup (exact)" if facts["cgroup"] else "counting /proc every 20 ms (and RLIMIT_NPROC if not root)"

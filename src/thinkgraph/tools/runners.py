@@ -7,8 +7,10 @@ bwrap itself, so ``/proc/1/environ`` shows whatever bwrap was started with) and 
   host port fails), pid, ipc, uts, cgroup and user namespaces; no nested user namespaces;
 * ``--ro-bind`` of ``/usr`` (``/bin``, ``/lib``… as the host has them), the loader's and user files of
   ``/etc`` and the Python installation, nothing else of the host (no ``/home``, ``/root``, ``/work``);
-* a new ``/dev`` and ``/proc`` (only the sandbox's processes), a private ``/tmp`` (a tmpfs of ``disk_mb``)
-  holding the program and its files, the working directory; the rest of ``/`` is read-only;
+* a new ``/dev`` (read-only but for ``/dev/shm``) and ``/proc`` (only the sandbox's processes), a private
+  ``/tmp`` (a tmpfs of ``disk_mb``, as is ``/dev/shm``) holding the program and its files, the working
+  directory; the rest of ``/`` is read-only;
+* ``--cap-drop ALL``: no capabilities, even when bwrap is started by root;
 * ``--die-with-parent --new-session``: killing bwrap kills the pid namespace, hence every process in it.
 
 The interpreter runs as ``python -I -S -B -u``: isolated mode (no ``PYTHON*`` variables, no user site),
@@ -53,7 +55,9 @@ _ETC = (
     "/etc/nsswitch.conf",
     "/etc/alternatives",
 )
-_PROBES: dict[tuple[str, str, tuple[str, ...]], str] = {}  # (bwrap, python, flags) → "" when it works, else why not
+_NOBODY = 65534
+#: (bwrap, python, flags, setpriv prefix) → "" when that sandbox works here, else why not
+_PROBES: dict[tuple[str, str, tuple[str, ...], tuple[str, ...]], str] = {}
 _PROBE_LOCK = threading.Lock()
 
 
@@ -69,6 +73,15 @@ def _python(python: str | None) -> tuple[str, tuple[str, ...]]:
         exe = os.path.realpath(found)
         prefixes = {str(Path(exe).parent.parent)}
     return exe, tuple(sorted(prefixes))
+
+
+def _reachable_by_others(path: str) -> bool:
+    """Whether a user with no special rights can reach ``path`` (every folder above it searchable by all)."""
+    try:
+        parts = Path(path).resolve().parts
+        return all(os.stat(Path(*parts[:n])).st_mode & 0o001 for n in range(1, len(parts)))
+    except OSError:
+        return False
 
 
 def _flags(site: bool) -> tuple[str, ...]:
@@ -105,14 +118,25 @@ class BwrapRunner:
     """Runs each job in a fresh bubblewrap sandbox (see the module docstring for what it isolates).
 
     The constructor finds ``bwrap`` and checks, once per process, that it can create its namespaces here;
-    otherwise it raises :class:`SandboxUnavailable` saying what to install or enable.
+    otherwise it raises :class:`SandboxUnavailable` saying what to install or enable.  Started by root, it
+    runs bubblewrap as ``nobody`` (with ``setpriv``): a program whose uid is root on the host passes the
+    root-only permission checks no capability guards (writing ``/proc/sys/kernel/core_pattern`` is one;
+    ``/proc/sys`` is read-only in the sandbox either way).  That needs an interpreter ``nobody`` can reach
+    (not one under ``/root``, e.g. pyenv's: pass ``python="/usr/bin/python3"``) and unprivileged user
+    namespaces; otherwise bubblewrap runs as root, capabilities dropped.  :attr:`runs_as` says which.
     """
 
     name = "bwrap"
     isolated = True
 
     def __init__(
-        self, *, bwrap: str | None = None, python: str | None = None, site: bool = False, probe: bool = True
+        self,
+        *,
+        bwrap: str | None = None,
+        python: str | None = None,
+        site: bool = False,
+        drop_root: bool = True,
+        probe: bool = True,
     ) -> None:
         found = shutil.which(bwrap or "bwrap")
         if found is None:
@@ -129,6 +153,18 @@ class BwrapRunner:
         self._sized_tmp = "--size" in usage
         self._no_userns = "--disable-userns" in usage
         self._binds = self._system_binds(prefixes)
+        setpriv = shutil.which("setpriv", path=_HOST_ENV["PATH"])
+        hidden = [p for p in (self.python, *prefixes) if not _reachable_by_others(p)]
+        self._as_user: list[str] = []
+        #: the host user the sandboxed program runs as, in words
+        self.runs_as = "the current user"
+        if os.geteuid() == 0:
+            self.runs_as = "root (asked by drop_root=False)" if not drop_root else "root (no setpriv here)"
+            if hidden:
+                self.runs_as = f"root (nobody cannot reach the interpreter's {hidden[0]})"
+        if os.geteuid() == 0 and drop_root and setpriv and not hidden:
+            self._as_user = [setpriv, f"--reuid={_NOBODY}", f"--regid={_NOBODY}", "--clear-groups", "--no-new-privs"]
+            self.runs_as = f"nobody (uid {_NOBODY})"
         if probe:
             self._probe()
 
@@ -150,14 +186,11 @@ class BwrapRunner:
         return args
 
     def _probe(self) -> None:
-        key = (self.bwrap, self.python, self.flags)
         with _PROBE_LOCK:
-            if key not in _PROBES:
-                limits = SandboxLimits(timeout_s=20, max_processes=8)
-                result = self.execute(make_job("print('sandbox ok')", limits=limits)).result
-                ok = result.status == "ok" and result.stdout == "sandbox ok\n"
-                _PROBES[key] = "" if ok else (result.stderr.strip() or result.detail)[:500]
-            problem = _PROBES[key]
+            problem = self._cached_try()
+            if problem and self._as_user:  # no unprivileged user namespaces here: bubblewrap stays root
+                self._as_user, self.runs_as = [], f"root (bubblewrap as nobody failed: {problem[:200]})"
+                problem = self._cached_try()
         if problem:
             raise SandboxUnavailable(
                 f"bubblewrap cannot create its sandbox here ({problem}). It needs unprivileged user namespaces: "
@@ -165,48 +198,60 @@ class BwrapRunner:
                 f"(Ubuntu 24.04+), or a container started with user namespaces allowed; {OPT_OUT_HINT}"
             )
 
-    def _argv(self, job: Job, file_fds: Sequence[tuple[int, str]], channel: int | None) -> list[str]:
-        args = [self.bwrap, "--unshare-all", "--unshare-user"]
+    def _cached_try(self) -> str:
+        key = (self.bwrap, self.python, self.flags, tuple(self._as_user))
+        if key not in _PROBES:
+            _PROBES[key] = self._try()
+        return _PROBES[key]
+
+    def _try(self) -> str:
+        """ "" when a tiny program runs in the sandbox as configured, else what went wrong."""
+        result = self.execute(make_job("print('sandbox ok')", limits=SandboxLimits(timeout_s=20, max_processes=8)))
+        ok = result.result.status == "ok" and result.result.stdout == "sandbox ok\n"
+        return "" if ok else (result.result.stderr.strip() or result.result.detail)[:500] or "no output"
+
+    def _argv(self, job: Job, files: Sequence[tuple[int, str]]) -> list[str]:
+        args = [*self._as_user, self.bwrap, "--unshare-all", "--unshare-user"]
         if self._no_userns:
             args.append("--disable-userns")
-        args += ["--die-with-parent", "--new-session", "--hostname", "sandbox", *self._binds]
-        args += ["--dev", "/dev", "--proc", "/proc"]
-        if self._sized_tmp:
-            args += ["--size", str(job.limits.disk_mb * MiB)]
-        args += ["--tmpfs", "/tmp"]
-        dirs = sorted({str(Path(name).parent) for _, name in file_fds} - {"."}, key=lambda d: d.count("/"))
+        args += ["--cap-drop", "ALL", "--die-with-parent", "--new-session", "--hostname", "sandbox", *self._binds]
+        size = ["--size", str(job.limits.disk_mb * MiB)] if self._sized_tmp else []
+        args += ["--dev", "/dev", *size, "--tmpfs", "/dev/shm", "--remount-ro", "/dev"]
+        args += ["--proc", "/proc", "--ro-bind", "/proc/sys", "/proc/sys", *size, "--tmpfs", "/tmp"]
+        dirs = sorted({str(Path(name).parent) for _, name in files} - {"."}, key=lambda d: d.count("/"))
         for d in dirs:
             args += ["--dir", f"/tmp/{d}"]
-        for fd, name in file_fds:
+        for fd, name in files:
             args += ["--file", str(fd), f"/tmp/{name}"]
         args += ["--remount-ro", "/", "--chdir", "/tmp", "--clearenv"]
         for key, value in _env("/tmp").items():
             args += ["--setenv", key, value]
-        args += ["--", self.python, *self.flags, job.script]
-        return args + ([str(channel)] if channel is not None else [])
+        return [*args, "--", self.python, *self.flags, job.script]
 
     def execute(self, job: Job) -> Execution:
         with tempfile.TemporaryDirectory(prefix="thinkgraph-sandbox-") as tmp:
             _write_files(Path(tmp), job)
-            fds: list[tuple[int, str]] = []
+            files: list[tuple[int, str]] = []
             chan_r = chan_w = None
             try:
                 for name in job.files:
-                    fds.append((os.open(Path(tmp) / name, os.O_RDONLY), name))
+                    files.append((os.open(Path(tmp) / name, os.O_RDONLY | os.O_CLOEXEC), name))
                 if job.channel:
                     chan_r, chan_w = os.pipe()
             except OSError:
-                for fd, _ in fds:
+                for fd, _ in files:
                     os.close(fd)
                 raise
+            argv = self._argv(job, files)
+            passed = [fd for fd, _ in files] + ([chan_w] if chan_w is not None else [])
             launch = Launch(
-                argv=self._argv(job, fds, chan_w),
+                argv=argv + ([str(chan_w)] if chan_w is not None else []),
                 env=_HOST_ENV,
                 cwd="/",
                 stdin=job.stdin,
                 limits=job.limits,
                 runner=self.name,
-                pass_fds=[fd for fd, _ in fds] + ([chan_w] if chan_w is not None else []),
+                pass_fds=passed,
                 channel_fd=chan_r,
                 channel_limit=job.channel_limit,
                 signal_from_exit_code=True,

@@ -76,7 +76,7 @@ class SandboxLimits(Record):
     max_processes: int = Field(default=32, ge=1, le=4096)
     #: the largest file the program may write (``RLIMIT_FSIZE``)
     max_file_mb: int = Field(default=16, ge=0)
-    #: the size of the private /tmp (a tmpfs under bubblewrap; not enforced without isolation)
+    #: the size of the private /tmp, and of /dev/shm (tmpfs under bubblewrap; not enforced without isolation)
     disk_mb: int = Field(default=64, ge=1)
     #: bytes kept of stdout and of stderr each; a program that writes more is stopped (status ``killed``)
     max_output_bytes: int = Field(default=1 << 20, ge=1024)
