@@ -437,3 +437,209 @@ def test_native_backend_with_lean() -> None:
     assert [r.status for r in batch.results] == ["proved", "error", "sorry"]
     got = backend.check_file(FIX / "basic.lean")
     assert [r.status for r in got.results] == ["proved", "error", "sorry", "proved"]
+
+
+# ----------------------------------------------------------------------------- provers with a fake Lean
+
+
+def test_whole_proof_checks_k_samples_in_one_batch_under_our_statement() -> None:
+    import asyncio
+
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.provers.lean.prove import whole_proof
+    from thinkgraph.testing import ScriptedModel
+
+    replies = [
+        "```lean\ntheorem t (n : Nat) : n + 0 = n := by\n  exact foo\n```",
+        "No idea.",
+        # a sample that restates a different (easier) theorem: only its proof is kept, under our statement
+        "```lean\ntheorem t : True := by\n  omega\n```",
+        "```lean\ntheorem t (n : Nat) : n + 0 = n := by sorry\n```",
+    ]
+    model = ScriptedModel(replies)
+    backend = FakeLeanBackend()
+    res = asyncio.run(whole_proof(model, "theorem t (n : Nat) : n + 0 = n", backend, samples=4))
+    assert len(model.requests) == 1 and model.requests[0].n == 4
+    assert len(backend.batches) == 1 and len(backend.batches[0]) == 3  # the unreadable reply is not sent
+    assert all(d.statement == "(n : Nat) : n + 0 = n" for d in backend.batches[0])
+    assert res.proved and res.proof == "by\n  omega"
+    assert [a.result.status if a.result else None for a in res.attempts] == ["error", None, "proved", "sorry"]
+
+
+@pytest.mark.parametrize(
+    ("reply", "proof"),
+    [
+        ("```lean\ntheorem x (a : Nat) : a = a := by\n  rfl\n```", "by\n  rfl"),
+        ("theorem x (h : (1 : Nat) = 1) : (fun y => y) 1 = 1 := rfl", "rfl"),
+        ("```lean\nomega\n```", "by\n  omega"),
+        ("I think omega works.", None),
+        ("```lean\ntheorem x : True\n```", None),
+        ("", None),
+    ],
+)
+def test_extract_proof(reply: str, proof: str | None) -> None:
+    from thinkgraph.provers.lean.prove import extract_proof
+
+    assert extract_proof(reply) == proof
+
+
+def test_best_first_follows_the_most_probable_tactics() -> None:
+    import asyncio
+
+    from thinkgraph.llm.base import ChatResponse, Completion, TokenLogprob
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.provers.lean.prove import best_first
+    from thinkgraph.testing import ScriptedModel
+
+    def rule(d: Declaration) -> tuple[str, str, tuple[str, ...]]:
+        tactics = [x.strip() for x in d.proof.splitlines()[1:-2]]
+        if tactics == ["intro h", "exact h"]:
+            return "proved", "", ("no goals",)
+        if tactics in ([], ["intro h"]):
+            return "sorry", "", (f"goal after {len(tactics)} tactics ⊢ p",)
+        return "error", "tactic failed", ()
+
+    class LogprobModel(ScriptedModel):
+        async def chat(self, request: ChatRequest) -> ChatResponse:  # type: ignore[override]
+            self.requests.append(request)
+            step = request.messages[-1].content.count("\n  ") - 1
+            options = (
+                [("intro h", -0.1), ("simp", -2.0)]
+                if "(none yet)" in request.messages[-1].content
+                else [
+                    ("exact h", -0.2),
+                    ("apply h", -1.5),
+                ]
+            )
+            del step
+            choices = tuple(
+                Completion(text=t, logprobs=(TokenLogprob(token=t, logprob=lp),)) for t, lp in options[: request.n]
+            )
+            return ChatResponse(model="lp", choices=choices)
+
+    from thinkgraph.llm.base import ChatRequest
+
+    backend = FakeLeanBackend(rule)  # type: ignore[arg-type]
+    model = LogprobModel(["unused"])
+    res = asyncio.run(best_first(model, "theorem t (p : Prop) : p → p", backend, expand=2, max_expansions=5))
+    assert res.proved and res.proof == "by\n  intro h\n  exact h"
+    assert res.path_logprob == pytest.approx(-0.3)
+    assert res.batches == 3 and res.expansions == 2  # the root, then one batch per expansion
+    assert all(r.logprobs for r in model.requests)
+    assert {t[2]: t[3] for t in res.tree} == {
+        "": "sorry",
+        "intro h": "sorry",
+        "simp": "error",
+        "exact h": "proved",
+        "apply h": "error",
+    }
+
+
+# ----------------------------------------------------------------------------- Lean for FOL, miniF2F
+
+
+def test_fol_statement_and_verdicts() -> None:
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.provers.lean.fol import FOLProblem, LeanFOLProver, statement
+
+    s = statement(
+        [
+            "∀x (Man(x) → Mortal(x))",
+            "Man(socrates)",
+            "Cat(tom) ⊕ Dog(tom)",
+            "Likes(ann)",
+            "∀x (Likes(x) → Likes(x, bob))",
+        ],
+        "Mortal(socrates)",
+    )
+    assert s.startswith("{U : Type} [Nonempty U]")
+    assert "(p_Likes_1 : U → Prop)" in s and "(p_Likes_2 : U → U → Prop)" in s  # two arities, two predicates
+    assert "(h0 : (∀ v_x : U, (p_Man v_x → p_Mortal v_x)))" in s
+    assert "(h2 : (¬(p_Cat c_tom ↔ p_Dog c_tom)))" in s
+    assert s.endswith(":\n    p_Mortal c_socrates")
+    guard(s, "statement")
+
+    def rule(d: Declaration) -> str:  # "proves" exactly the goals named in the problem's expectations
+        goal = d.statement.rsplit(":\n", 1)[1].strip()
+        return "proved" if goal in {"p_Mortal c_socrates", "(¬p_Fish c_nemo)", "False"} else "error"
+
+    backend = FakeLeanBackend(rule)  # type: ignore[arg-type]
+    prover = LeanFOLProver(backend)
+    verdicts = prover.entails_many(
+        [
+            FOLProblem(("∀x (Man(x) → Mortal(x))", "Man(socrates)"), "Mortal(socrates)"),
+            FOLProblem(("Swims(nemo)",), "Fish(nemo)"),
+            FOLProblem(("Bird(tweety)",), "Flies(tweety)"),
+        ]
+    )
+    assert len(backend.batches) == 1 and len(backend.batches[0]) == 9  # three theorems a problem, one batch
+    # "False" is provable for every problem here, so each is flagged inconsistent: the rule above says so
+    assert all(v.inconsistent_premises and v.label == "Uncertain" for v in verdicts)
+    backend2 = FakeLeanBackend(lambda d: "proved" if d.statement.endswith("p_Mortal c_socrates") else "error")
+    v = LeanFOLProver(backend2).entails(["∀x (Man(x) → Mortal(x))", "Man(socrates)"], "Mortal(socrates)")
+    assert v.label == "True" and v.solver == "lean" and v.certificate.premises_used == (0, 1)
+    v = LeanFOLProver(backend2).entails(["Bird(tweety)"], "Flies(tweety)")
+    assert v.label == "Uncertain" and not v.inconsistent_premises and "neither way" in v.certificate.note
+
+
+def test_minif2f_rewrite_for_core_lean() -> None:
+    from thinkgraph.provers.lean.minif2f import rewrite
+
+    ok, _ = rewrite("theorem mathd_numbertheory_3 (n : ℕ) (h₀ : n % 7 = 3) :\n  (2 * n + 1) % 7 = 0")
+    assert ok == "(n : Nat) (h₀ : n % 7 = 3) :\n  (2 * n + 1) % 7 = 0"
+    assert rewrite("theorem x (a : ℤ) : Nat.gcd 4 6 = 2 ∧ a = a")[0] is not None
+    for text, why in [
+        ("theorem x (x : ℝ) : x ^ 2 ≥ 0", "ℝ"),
+        ("theorem x (n : ℕ) (h : Nat.Prime n) : 2 ≤ n", "Nat.Prime"),
+        ("theorem x : ∑ k in Finset.range 5, k = 10", "∑"),
+        ("theorem x (n : ℕ) : Even (n * (n + 1))", "Even"),
+        ("theorem x (j : ℕ) : 3 * (7 * ↑j + 3) % 7 = 2", "↑"),
+    ]:
+        got, reason = rewrite(text)
+        assert got is None and why in reason
+
+
+def test_minif2f_core_selection_on_the_shared_data() -> None:
+    from conftest import shared_file
+    from thinkgraph.evals.loaders import load_dataset
+    from thinkgraph.provers.lean.minif2f import core_statements
+
+    report = load_dataset("minif2f", shared_file("minif2f_lean4"))
+    kept, left = core_statements(report.items)
+    assert len(kept) + len(left) == len(report.items) == 244
+    assert 40 <= len(kept) <= 60
+    assert all("ℕ" not in k.statement and "ℝ" not in k.statement for k in kept)
+    for k in kept:
+        guard(k.statement, "statement")
+
+
+# ----------------------------------------------------------------------------- nodes (fake Lean)
+
+
+def test_lean_prove_node_in_a_workflow(monkeypatch: pytest.MonkeyPatch) -> None:
+    import thinkgraph.nodes  # noqa: F401
+    import thinkgraph.nodes.lean as lean_nodes
+    from thinkgraph.evals.items import Question
+    from thinkgraph.graphs.workflow import Workflow
+    from thinkgraph.messages import SearchNode
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.testing import ScriptedModel
+
+    backend = FakeLeanBackend()
+    monkeypatch.setattr(lean_nodes, "shared_backend", lambda *a: backend)
+    wf = Workflow("w", input="question", output="lean_proof")
+    wf.add("p", "lean.prove", {"samples": 3})
+    model = ScriptedModel(["```lean\nexact nope\n```", "```lean\ntheorem t : 1 = 1 := by decide\n```", "?"])
+    events: list[object] = []
+    result = wf.compile().run_sync(Question(id="q1", text="theorem t : 1 = 1"), model=model, on_event=events.append)
+    out = result.output
+    assert isinstance(out, lean_nodes.LeanProof)
+    assert (out.status, out.value) == ("verified", "by decide")
+    assert out.evidence.counts == {"error": 1, "proved": 1, "unreadable": 1}
+    assert len(backend.batches) == 1
+    assert sum(isinstance(e, SearchNode) for e in events) == 3
+
+    wf2 = Workflow("w", input="question", output="lean_proof")
+    wf2.add("p", "lean.prove", {"samples": 2})
+    result = wf2.compile().run_sync(Question(id="q2", text="theorem t : 1 = 2"), model=ScriptedModel(["x", "y"]))
+    assert result.ending == "abstained" and result.output.value is None  # type: ignore[union-attr]

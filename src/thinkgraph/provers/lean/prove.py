@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import heapq
 import math
 import re
@@ -68,8 +69,12 @@ def extract_proof(reply: str) -> str | None:
         proof = code[at + 2 :].strip()
     elif code.startswith(":="):
         proof = code[2:].strip()
+    elif code.startswith(("by", "fun")):
+        proof = code
+    elif blocks:  # a fenced block of bare tactics
+        proof = "by\n" + "\n".join("  " + line for line in code.splitlines())
     else:
-        proof = code if code.startswith("by") or code.startswith("fun") else "by\n" + code
+        return None
     proof = proof.strip()
     return proof or None
 
@@ -142,10 +147,8 @@ async def whole_proof(
         seed=seed,
     )
     resp = await model.chat(req)
-    texts = resp.texts
-    return (await check_candidates(name, statement, texts, backend, heartbeats, timeout_s))._replace_tokens(
-        resp.usage.total_tokens if hasattr(resp.usage, "total_tokens") else 0
-    )
+    tokens = resp.usage.prompt_tokens + resp.usage.completion_tokens
+    return await check_candidates(name, statement, resp.texts, backend, heartbeats, timeout_s, tokens)
 
 
 async def check_candidates(
@@ -155,28 +158,19 @@ async def check_candidates(
     backend: LeanBackend,
     heartbeats: int | None = None,
     timeout_s: float | None = None,
-) -> _Pending:
+    tokens: int = 0,
+) -> WholeProofResult:
+    """Every reply's proof (the text after ``:=``) under the given statement, checked in one Lean batch."""
     proofs = [extract_proof(t) for t in replies]
     decls = [Declaration(f"{name}#{i}", statement, p, heartbeats) for i, p in enumerate(proofs) if p is not None]
-    batch = backend.check(decls, timeout_s=timeout_s) if decls else None
+    batch = await asyncio.to_thread(backend.check, decls, timeout_s) if decls else None
     by_name = batch.by_name() if batch else {}
     attempts = tuple(
         Attempt(p, by_name.get(f"{name}#{i}") if p is not None else None, t)
         for i, (p, t) in enumerate(zip(proofs, replies, strict=True))
     )
     proved = next((a.proof for a in attempts if a.result is not None and a.result.proved), None)
-    return _Pending(name, proved, attempts, batch)
-
-
-@dataclass(frozen=True)
-class _Pending:
-    name: str
-    proof: str | None
-    attempts: tuple[Attempt, ...]
-    batch: BatchResult | None
-
-    def _replace_tokens(self, tokens: int) -> WholeProofResult:
-        return WholeProofResult(self.name, self.proof, self.attempts, self.batch, tokens)
+    return WholeProofResult(name, proved, attempts, batch, tokens)
 
 
 # ----------------------------------------------------------------------------- best-first tactic search
@@ -247,7 +241,8 @@ async def best_first(
     """Best-first search over proof states, priority = cumulative tactic log-probability (higher first)."""
     name, statement = split_theorem(theorem)
     logprobs = "logprobs" in capabilities_of(model)
-    root_batch = backend.check([Declaration(f"{name}@root", statement, _probe([]), heartbeats)], timeout_s=timeout_s)
+    root_decl = Declaration(f"{name}@root", statement, _probe([]), heartbeats)
+    root_batch = await asyncio.to_thread(backend.check, [root_decl], timeout_s)
     root = root_batch.results[0]
     tree: list[tuple[int, int, str, str, float]] = [(0, -1, "", root.status, 0.0)]
     if root.status not in ("sorry", "proved"):
@@ -283,22 +278,27 @@ async def best_first(
             Declaration(f"{name}@{expansions}.{i}", statement, _probe([*node.tactics, t]), heartbeats)
             for i, t in enumerate(tacs)
         ]
-        batch = backend.check(decls, timeout_s=timeout_s)
+        batch = await asyncio.to_thread(backend.check, decls, timeout_s)
         batches += 1
         checked += len(decls)
         parent_id = node.order
+        found: tuple[tuple[str, ...], float] | None = None
         for t, r in zip(tacs, batch.results, strict=True):
             order += 1
             lp = node.logprob + (children[t] if math.isfinite(children[t]) else -50.0)
             tree.append((order, parent_id, t, r.status, lp))
             path = (*node.tactics, t)
             if r.status == "proved":
-                proof = "by\n" + "".join(f"  {x}\n" for x in path)
-                return SearchResult(proof.rstrip(), expansions, checked, batches, "proved", lp, tuple(tree))
+                if found is None or lp > found[1]:
+                    found = (path, lp)
+                continue
             goals = "\n\n".join(r.goals)
             if r.status == "sorry" and goals and goals not in seen:
                 seen.add(goals)
                 heapq.heappush(frontier, _Node(-lp, order, path, goals, lp))
+        if found is not None:
+            proof = "by\n" + "".join(f"  {x}\n" for x in found[0])
+            return SearchResult(proof.rstrip(), expansions, checked, batches, "proved", found[1], tuple(tree))
     stop = "frontier empty" if not frontier else f"max_expansions ({max_expansions}) reached"
     return SearchResult(None, expansions, checked, batches, stop, tree=tuple(tree))
 

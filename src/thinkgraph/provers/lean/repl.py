@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -83,6 +84,7 @@ class LeanRepl:
         self._scratch: Path | None = None
         self.starts = 0
         self.startup_seconds: list[float] = []
+        self._lock = threading.RLock()  # one request at a time on the pipe
 
     @property
     def running(self) -> bool:
@@ -116,9 +118,9 @@ class LeanRepl:
         ready = self._wait(lambda obj: obj.get("thinkgraph") == "ready", self.startup_timeout_s, [])
         if ready is None:
             tail = "".join(self._out.lines[-20:])
-            killed = self.running
+            exited = self._out.closed or not self.running
             self.close()
-            what = f"did not become ready within {self.startup_timeout_s:.0f} s" if killed else "exited during start-up"
+            what = "exited during start-up" if exited else f"did not become ready within {self.startup_timeout_s:.0f} s"
             raise LeanError(f"the Lean REPL {what}", output=tail[-1500:])
         self.startup_seconds.append(time.perf_counter() - started)
 
@@ -153,6 +155,10 @@ class LeanRepl:
 
     def request(self, text: str, timeout_s: float) -> list[LeanMessage] | None:
         """Elaborate ``text``; its messages, or None when it did not answer in time (the process is then killed)."""
+        with self._lock:
+            return self._request(text, timeout_s)
+
+    def _request(self, text: str, timeout_s: float) -> list[LeanMessage] | None:
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
         lines = text.splitlines()
@@ -172,6 +178,10 @@ class LeanRepl:
 
     def check(self, assembled: Assembled, timeout_s: float, backend: str) -> BatchResult:
         """Each block as its own request (line numbers kept); a block that hangs is ``timeout``."""
+        with self._lock:
+            return self._check(assembled, timeout_s, backend)
+
+    def _check(self, assembled: Assembled, timeout_s: float, backend: str) -> BatchResult:
         started = time.perf_counter()
         deadline = time.monotonic() + timeout_s
         messages: list[LeanMessage] = []
