@@ -103,7 +103,7 @@ class Script:
         system, last = request.messages[0].content, request.messages[-1].content
         if "find the rule" in system:
             return self.hypotheses[i % len(self.hypotheses)]
-        if last.startswith(("Your function passes", "That is the same", "SyntaxError")) or "no Python function" in last:
+        if last.startswith(("Your function passes", "SyntaxError")) or "no Python function" in last:
             return self.revisions.pop(0)
         return self.programs.pop(0)
 
@@ -181,12 +181,13 @@ def test_no_passing_program_abstains_naming_the_best_candidate_and_its_pass_coun
     assert [r.temperature for r in model.requests] == [0.7, 0.0, 0.7, 0.0, 0.7]  # revisions are sampled
 
 
-def test_a_repeated_program_is_not_rerun_and_the_model_is_told_so() -> None:
-    model = ScriptedModel(Script(["Fill."], [IDENTITY], [IDENTITY, GOOD_FILL]))
+def test_a_repeated_program_is_not_rerun_and_the_next_round_starts_afresh() -> None:
+    model = ScriptedModel(Script(["Fill."], [IDENTITY, GOOD_FILL], [IDENTITY]))
     answer, tracer = search(model, arc_question(), HypothesisConfig(hypotheses=1, revisions=2))
     assert answer.status == "verified" and answer.evidence.best is not None and answer.evidence.best.round == 2
-    assert model.requests[3].messages[-1].content.startswith("That is the same function as before.\nYour function")
     assert len(sandbox_runs(tracer)) == 2 and nodes_of(tracer)["3"].verdict == "repeated"
+    fresh = model.requests[3]  # the program prompt alone, sampled with its own seed
+    assert [m.role for m in fresh.messages] == ["system", "user"] and fresh.temperature == 0.7 and fresh.seed == 2
 
 
 def test_a_reply_without_code_gets_feedback_and_the_next_round_is_checked() -> None:

@@ -237,7 +237,8 @@ class _Search:
     async def write(self, messages: Sequence[ChatMessage], rnd: int) -> str:
         c = self.config
         temperature = c.code_temperature if rnd == 0 else c.revision_temperature
-        request = ChatRequest(messages=tuple(messages), temperature=temperature, max_tokens=c.max_tokens, seed=c.seed)
+        seed = None if c.seed is None else c.seed + rnd  # each round its own sample
+        request = ChatRequest(messages=tuple(messages), temperature=temperature, max_tokens=c.max_tokens, seed=seed)
         return (await metered_chat(self.model, request)).texts[0]
 
     async def run_program(self, code: str, node: TreeNode[Any, Any]) -> Check:
@@ -300,8 +301,6 @@ class _Search:
             verdict, passed = ("repeated" if repeated else check.verdict), check.passed
             limit = 2 if self.task.kind == "arc" else 3  # ARC rows are long: two failures say enough
             feedback = failure_feedback(self.task, passed, check.failures, check.run_problem, limit)
-            if repeated:
-                feedback = "That is the same function as before.\n" + feedback
         node.score = passed / total if total else 0.0
         node.visits, node.value_sum, node.verdict = 1, node.score, verdict
         self.tree.updated(node)
@@ -318,7 +317,8 @@ class _Search:
         return node, cand, check, feedback
 
     async def pursue(self, hypothesis: str) -> bool:
-        """Implement one hypothesis, revising on feedback; True when a program passed."""
+        """Implement one hypothesis, revising on feedback (a program written again verbatim is not rerun, and the
+        next round starts from the program prompt alone); True when a program passed."""
         parent = self.root
         if hypothesis:
             parent = self.tree.add(self.root, hypothesis, hypothesis, hypothesis)
@@ -333,7 +333,9 @@ class _Search:
                 if check is not None and check.verdict == "passed":
                     self.found = (cand, check)
                     return True
-                messages = revision_messages(base, cand.program, feedback)
+                # a model that rewrote an earlier program verbatim is stuck on it: start afresh, unprompted by it
+                fresh = cand.verdict == "repeated"
+                messages = list(base) if fresh else revision_messages(base, cand.program, feedback)
                 parent = node
             return False
         finally:
