@@ -6,7 +6,7 @@ All in one process, the variants alternating round by round so machine noise fal
   a normal start with ``site``; what ``.pth`` files the installation has weighs on this figure);
 * ``plain_isolated_ms``: ``python3 -I -S -c pass`` (the interpreter and flags the sandbox uses, no sandbox);
 * ``sandbox_ms``: ``run_program("print(1)")`` with bubblewrap (namespaces, mounts, rlimits, cgroup, clean-up);
-* ``sandbox_site_ms``: the same with ``site`` imported (``BwrapRunner(site=True)``), to show why ``-S``;
+* ``sandbox_site_ms``: the same with ``site`` imported (``BwrapRunner(site=True)``): what ``-S`` saves;
 * ``unsandboxed_ms``: the opt-out runner (rlimits, cgroup, private directory; no namespaces);
 * ``call_function_100_ms``: ``call_function`` of a small function on 100 inputs (one sandbox start).
 
@@ -58,7 +58,6 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=21, help="runs of each variant (default 21)")
     args = parser.parse_args()
-    python = os.path.realpath(sys.executable)
     bwrap, bwrap_site, unsandboxed = BwrapRunner(), BwrapRunner(site=True), UnsandboxedRunner()
     inputs = [[i, i + 1] for i in range(100)]
 
@@ -70,7 +69,7 @@ def main() -> None:
 
     variants: dict[str, Callable[[], object]] = {
         "plain_ms": lambda: subprocess.run([sys.executable, "-c", "pass"], check=True),
-        "plain_isolated_ms": lambda: subprocess.run([python, "-I", "-S", "-c", "pass"], check=True),
+        "plain_isolated_ms": lambda: subprocess.run([bwrap.python, "-I", "-S", "-c", "pass"], check=True),
         "sandbox_ms": _program(bwrap),
         "sandbox_site_ms": _program(bwrap_site),
         "unsandboxed_ms": _program(unsandboxed),
@@ -90,6 +89,8 @@ def main() -> None:
     figures["isolated_ratio"] = round(sandbox / statistics.median(times["plain_isolated_ms"]), 2)
     figures["runs"] = args.runs
     figures["cgroup"] = cgroup_available()
+    figures["sandbox_python"] = bwrap.python
+    figures["runs_as"] = bwrap.runs_as
     figures["load_1min"] = round(os.getloadavg()[0], 2)
     for name, value in figures.items():
         print(f"{name}: {value}")

@@ -87,6 +87,7 @@ def cmd_sandbox_check(args: argparse.Namespace) -> int:
     try:
         runner = default_runner()
         facts.update(runner=runner.name, isolated=runner.isolated, runs_as=getattr(runner, "runs_as", ""), problem="")
+        facts["python"] = getattr(runner, "python", "")
     except SandboxUnavailable as exc:
         facts.update(runner="", isolated=False, runs_as="", problem=str(exc))
     if args.json:
@@ -94,7 +95,7 @@ def cmd_sandbox_check(args: argparse.Namespace) -> int:
     else:
         if facts["isolated"]:
             print(f"isolation: {facts['runner']} (namespaces, read-only system, private /tmp, no network)")
-            print(f"the program runs as: {facts['runs_as']}")
+            print(f"the program runs as: {facts['runs_as']}, with {facts['python']}")
         else:
             print(f"isolation: none — {facts['problem']}")
         how = "a cgroup (exact)" if facts["cgroup"] else "counting /proc every 20 ms (and RLIMIT_NPROC if not root)"

@@ -84,6 +84,16 @@ def _reachable_by_others(path: str) -> bool:
         return False
 
 
+def _system_python_alike() -> str | None:
+    """A system interpreter of this one's version (``/usr/bin/python3.11`` for 3.11) that anyone can run."""
+    wanted = f"python{sys.version_info[0]}.{sys.version_info[1]}"
+    for candidate in ("/usr/bin/python3", "/usr/local/bin/python3"):
+        real = os.path.realpath(candidate)
+        if os.path.basename(real) == wanted and os.access(real, os.X_OK) and _reachable_by_others(real):
+            return real
+    return None
+
+
 def _flags(site: bool) -> tuple[str, ...]:
     return tuple(f for f in _PY_FLAGS if f != "-S" or not site)
 
@@ -121,9 +131,10 @@ class BwrapRunner:
     otherwise it raises :class:`SandboxUnavailable` saying what to install or enable.  Started by root, it
     runs bubblewrap as ``nobody`` (with ``setpriv``): a program whose uid is root on the host passes the
     root-only permission checks no capability guards (writing ``/proc/sys/kernel/core_pattern`` is one;
-    ``/proc/sys`` is read-only in the sandbox either way).  That needs an interpreter ``nobody`` can reach
-    (not one under ``/root``, e.g. pyenv's: pass ``python="/usr/bin/python3"``) and unprivileged user
-    namespaces; otherwise bubblewrap runs as root, capabilities dropped.  :attr:`runs_as` says which.
+    ``/proc/sys`` is read-only in the sandbox either way).  That needs an interpreter ``nobody`` can reach:
+    when this one is not (pyenv's under ``/root``), a system one of the same version (``/usr/bin/python3.11``)
+    is used instead.  It also needs unprivileged user namespaces; without them, or without such an
+    interpreter, bubblewrap runs as root with no capabilities.  :attr:`runs_as` says which.
     """
 
     name = "bwrap"
@@ -143,6 +154,10 @@ class BwrapRunner:
             raise SandboxUnavailable(f"bubblewrap (bwrap) is not installed: {INSTALL_HINT}; {OPT_OUT_HINT}")
         self.bwrap = found
         self.python, prefixes = _python(python)
+        if python is None and os.geteuid() == 0 and drop_root and not _reachable_by_others(self.python):
+            alike = _system_python_alike()  # the same X.Y that nobody can run, so bubblewrap need not be root
+            if alike is not None:
+                self.python, prefixes = _python(alike)
         self.flags = _flags(site)
         try:
             usage = subprocess.run(
