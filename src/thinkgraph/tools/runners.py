@@ -10,8 +10,12 @@ bwrap itself, so ``/proc/1/environ`` shows whatever bwrap was started with) and 
 * a new ``/dev`` (read-only but for ``/dev/shm``) and ``/proc`` (only the sandbox's processes), a private
   ``/tmp`` (a tmpfs of ``disk_mb``, as is ``/dev/shm``) holding the program and its files, the working
   directory; the rest of ``/`` is read-only;
-* ``--cap-drop ALL``: no capabilities, even when bwrap is started by root;
+* ``/proc/sys`` read-only, ``--cap-drop ALL``: no capabilities, even when bwrap is started by root (which,
+  where it can, starts it as ``nobody`` instead: see :class:`BwrapRunner`);
 * ``--die-with-parent --new-session``: killing bwrap kills the pid namespace, hence every process in it.
+
+A program that exits by itself with a status above 128 is read as killed by signal (status − 128): bubblewrap
+reports a signal that way.
 
 The interpreter runs as ``python -I -S -B -u``: isolated mode (no ``PYTHON*`` variables, no user site),
 no ``site`` (model code gets the standard library only, and starts faster: see ``benchmarks/sandbox.py``;

@@ -5,13 +5,14 @@ Filtering model code in Python (AST checks, import allowlists) has been bypassed
 The default runner is :class:`~thinkgraph.tools.runners.BwrapRunner`, Debian's ``bubblewrap``: its own
 network, pid, ipc, uts and user namespaces, a read-only view of the system directories and the Python
 installation only (no ``/home``, ``/root``, ``/work``), a private size-bounded ``/tmp`` as its working
-directory, a clean environment, and rlimits for CPU time, address space, file size; a cgroup (where this
-process may create one) bounds its tasks and memory together, and at the end of a run every process it
-started is killed.  Where bubblewrap is missing or cannot create namespaces, :func:`default_runner`
-*refuses* with :class:`SandboxUnavailable` (its message says what to install) unless the caller opts out
-with ``allow_unsandboxed=True``: :class:`~thinkgraph.tools.runners.UnsandboxedRunner` still applies the
-rlimits, the clean environment, a private temporary directory and the group kill, but the program can
-read the host's files and use its network.
+directory, no capabilities (and the uid ``nobody`` when root starts it), a clean environment, and rlimits for
+CPU time, address space, file size; a cgroup (where this process may create one) bounds its tasks and memory
+together, and at the end of a run every process it started is killed. Where bubblewrap is missing or cannot
+create namespaces, :func:`default_runner` *refuses* with :class:`SandboxUnavailable` (its message says what to
+install) unless the caller opts out with ``allow_unsandboxed=True``:
+:class:`~thinkgraph.tools.runners.UnsandboxedRunner` still applies the rlimits, the clean environment, a
+private temporary directory and the group kill, but the program runs as the caller's user and can read the
+host's files, write where that user may and use the network.
 
 Every run ends in a :class:`SandboxResult` whose ``status`` is one of
 
