@@ -465,7 +465,7 @@ def test_a_run_becomes_a_tool_call_trace_event() -> None:
 
 
 def _cli(*args: str, stdin: Any = None, tmp: Path, env: dict[str, str] | None = None) -> tuple[int, Any, str]:
-    cmd = [sys.executable, "-m", "thinkgraph.tools.commands", "sandbox", "run", *args]
+    cmd = [sys.executable, "-m", "thinkgraph", "sandbox", "run", *args]
     if stdin is not None:
         (tmp / "stdin.json").write_text(json.dumps(stdin))
         cmd += ["--input", str(tmp / "stdin.json")]
@@ -625,7 +625,7 @@ def test_cli_runs_normal_programs(tmp_path: Path) -> None:
 
 def test_cli_check_says_which_isolation_this_machine_has() -> None:
     _bwrap()
-    cmd = [sys.executable, "-m", "thinkgraph.tools.commands", "sandbox", "check", "--json"]
+    cmd = [sys.executable, "-m", "thinkgraph", "sandbox", "check", "--json"]
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
     facts = json.loads(done.stdout)
     assert done.returncode == 0 and facts["runner"] == "bwrap" and facts["isolated"] is True
