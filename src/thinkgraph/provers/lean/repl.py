@@ -2,7 +2,7 @@
 is elaborated in milliseconds.
 
 The process runs :data:`DRIVER`, a Lean file whose last command reads requests from stdin — a line
-``@@thinkgraph-batch N`` then ``N`` lines of Lean — elaborates each against the environment the driver
+the lines of Lean up to a line ``@@thinkgraph-end`` — elaborates each against the environment the driver
 started with (``Lean.Elab.process``: nothing one request declares is seen by the next), and answers with one
 JSON line per message (the shape ``lean --json`` prints) and a ``{"thinkgraph": "done"}`` line.
 
@@ -20,6 +20,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from thinkgraph.provers.lean.backend import LeanError, LeanUnavailable, _Reader, kill_group
 from thinkgraph.provers.lean.results import BatchResult, LeanMessage
@@ -27,25 +28,29 @@ from thinkgraph.provers.lean.source import HEADER, Assembled, map_results
 
 DRIVER = (
     HEADER
-    + """import Lean
+    + """import Lean.Elab.Frontend
 open Lean Elab Command
 
-/-- Answer requests from stdin until it closes: `@@thinkgraph-batch N` and N lines of Lean. -/
+/-- The next request: the lines before `@@thinkgraph-end` (none when stdin is closed). -/
+partial def thinkgraphRead (stdin : IO.FS.Stream) (acc : String) : IO (Option String) := do
+  let line ← stdin.getLine
+  if line.isEmpty then
+    return none
+  if line == "@@thinkgraph-end\\n" then
+    return some acc
+  thinkgraphRead stdin (acc ++ line)
+
+/-- Answer requests until stdin closes: each is elaborated against `env`, its messages printed as JSON. -/
 partial def thinkgraphServe (env : Environment) (stdin stdout : IO.FS.Stream) : IO Unit := do
-  let header ← stdin.getLine
-  if header.isEmpty then return
-  match header.trim.splitOn " " with
-  | ["@@thinkgraph-batch", n] =>
-    let mut buf := ""
-    for _ in [0:n.toNat!] do
-      buf := buf ++ (← stdin.getLine)
-    let (_, msgs) ← Lean.Elab.process buf env {} (some "<batch>")
+  match ← thinkgraphRead stdin "" with
+  | none => return
+  | some input =>
+    let (_, msgs) ← Lean.Elab.process input env {} (some "<batch>")
     for m in msgs.toList do
       stdout.putStrLn (← m.toJson).compress
     stdout.putStrLn "{\\"thinkgraph\\":\\"done\\"}"
-  | _ => stdout.putStrLn "{\\"thinkgraph\\":\\"bad request\\"}"
-  stdout.flush
-  thinkgraphServe env stdin stdout
+    stdout.flush
+    thinkgraphServe env stdin stdout
 
 elab "#thinkgraph_serve" : command => do
   let env ← getEnv
@@ -85,6 +90,7 @@ class LeanRepl:
         self.starts = 0
         self.startup_seconds: list[float] = []
         self._lock = threading.RLock()  # one request at a time on the pipe
+        self._stderr: Any = None
 
     @property
     def running(self) -> bool:
@@ -99,13 +105,14 @@ class LeanRepl:
         self._scratch = Path(tempfile.mkdtemp(prefix="thinkgraph-lean-repl-", dir=self._scratch_root))
         driver = self._scratch / "Repl.lean"
         driver.write_text(DRIVER, encoding="utf-8")
+        self._stderr = open(self._scratch / "stderr.log", "wb")
         started = time.perf_counter()
         try:
             self._proc = subprocess.Popen(
                 self._argv(driver),
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
-                stderr=subprocess.DEVNULL,
+                stderr=self._stderr,
                 env=self._env(self._scratch),
                 cwd=str(self._scratch),
                 start_new_session=True,
@@ -115,13 +122,17 @@ class LeanRepl:
         self._out = _Reader(self._proc.stdout)
         self._out.start()
         self.starts += 1
-        ready = self._wait(lambda obj: obj.get("thinkgraph") == "ready", self.startup_timeout_s, [])
+        said: list[LeanMessage] = []
+        ready = self._wait(lambda obj: obj.get("thinkgraph") == "ready", self.startup_timeout_s, said)
         if ready is None:
-            tail = "".join(self._out.lines[-20:])
             exited = self._out.closed or not self.running
+            errors = "; ".join(f"line {m.line}: {m.text[:300]}" for m in said if m.severity == "error")
+            err_path = self._scratch / "stderr.log"
+            self.close_stderr()
+            tail = err_path.read_text(errors="replace")[-1500:] if err_path.exists() else ""
             self.close()
             what = "exited during start-up" if exited else f"did not become ready within {self.startup_timeout_s:.0f} s"
-            raise LeanError(f"the Lean REPL {what}", output=tail[-1500:])
+            raise LeanError(f"the Lean REPL {what}" + (f": {errors}" if errors else ""), output=tail)
         self.startup_seconds.append(time.perf_counter() - started)
 
     def _wait(
@@ -161,8 +172,8 @@ class LeanRepl:
     def _request(self, text: str, timeout_s: float) -> list[LeanMessage] | None:
         self.start()
         assert self._proc is not None and self._proc.stdin is not None
-        lines = text.splitlines()
-        payload = f"@@thinkgraph-batch {len(lines)}\n" + "".join(line + "\n" for line in lines)
+        lines = [line for line in text.splitlines()]
+        payload = "".join(line + "\n" for line in lines if line != "@@thinkgraph-end") + "@@thinkgraph-end\n"
         try:
             self._proc.stdin.write(payload.encode("utf-8"))
             self._proc.stdin.flush()
@@ -211,7 +222,13 @@ class LeanRepl:
             stray=tuple(stray),
         )
 
+    def close_stderr(self) -> None:
+        if self._stderr is not None:
+            self._stderr.close()
+            self._stderr = None
+
     def close(self) -> None:
+        self.close_stderr()
         proc, self._proc = self._proc, None
         if proc is not None:
             if proc.stdin is not None:
