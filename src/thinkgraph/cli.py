@@ -492,6 +492,7 @@ def cmd_eval(args: argparse.Namespace) -> int:
             args.out,
             limit=args.limit,
             offset=args.offset,
+            spread=args.spread,
             concurrency=args.concurrency,
             progress=not args.quiet,
             say=say,
@@ -734,6 +735,11 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--out", "-o", help="the run file (SQLite); the same command again resumes it")
     ev.add_argument("--limit", type=_int_at_least(1), help="run at most this many problems (default: all)")
     ev.add_argument("--offset", type=_int_at_least(0), default=0, help="skip this many problems first")
+    ev.add_argument(
+        "--spread",
+        metavar="KEY",
+        help="take problems round-robin over this meta field before --offset/--limit (arc1d: concept)",
+    )
     ev.add_argument("--concurrency", "-j", type=_int_at_least(1), default=1, help="problems at once (default 1)")
     ev.add_argument(
         "--split",
