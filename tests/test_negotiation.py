@@ -376,6 +376,27 @@ def test_the_critic_tells_a_driver_waiting_for_nothing_to_enter_earlier() -> Non
     )
 
 
+def test_dropping_a_yield_the_mediator_ignored_counts_as_consent() -> None:
+    """Seed 11 with three vehicles, as the 1.5B model played it: v1 yields to v2, which is behind it in its lane
+    (ignored); the critic advises dropping it; dropping it changes nothing, so round 2 is an agreement."""
+    s = Scenario.generate(11, n_vehicles=3)
+    first = {"v1": ["v2"], "v2": [], "v3": ["v2"]}
+
+    def script(request: ChatRequest, i: int) -> str:
+        prompt = request.messages[-1].content
+        if "Round 1." not in prompt:
+            return _driver(request, i)
+        me = prompt.split("You (", 1)[1].split(")", 1)[0]
+        entry = float(prompt.split("propose entry_time ", 1)[1].split(" ", 1)[0])
+        return json.dumps({"action": "yield" if first[me] else "go", "yield_to": first[me], "entry_time": entry})
+
+    res = run(negotiate(s, LLMPlanner(ScriptedModel(script)), RuleCritic()))
+    assert res.rounds[0].mediation.ignored == (("v1", "v2"),)
+    assert res.rounds[1].proposal("v1").yield_to == ()
+    assert res.agreed and len(res.rounds) == 2 and set(res.rounds[1].accepted) == {"v1", "v2", "v3"}
+    assert res.outcome.weighted_delay < res.evidence.baselines["fcfs"].weighted_delay  # the ambulance went first
+
+
 # ----------------------------------------------------------------------------- nodes, YAML, CLI
 
 

@@ -5,8 +5,9 @@ consequences of earlier decisions).
 Each round: every vehicle's planner proposes at once (:mod:`.planner`), the mediator forms a candidate schedule
 (:mod:`.mediator`), the simulator checks it (:mod:`.simulator`), and the critic, if any, scores it and advises
 the drivers (:mod:`.critic`); its feedback goes into the next round's views.  A vehicle *accepts* the previous
-round's schedule by proposing the same plan again (its ``accept`` flag says so explicitly; the plan decides: a
-driver who objects must propose something else, or nothing would ever change).  The negotiation stops:
+round's schedule by proposing the same plan again — the same entry time, claim and yields as the mediator
+honours them (its ``accept`` flag says so explicitly; the plan decides: a driver who objects must propose
+something else, or nothing would ever change).  The negotiation stops:
 
 * ``agreed`` — every vehicle accepted and the candidate is conflict-free: that schedule is the result;
 * ``stalemate`` — the proposals repeat an earlier round's while the candidate still has a conflict (nothing
@@ -31,6 +32,7 @@ from thinkgraph.agents.negotiation.mediator import mediate
 from thinkgraph.agents.negotiation.planner import Planner, view_for
 from thinkgraph.agents.negotiation.records import (
     CriticReport,
+    Mediation,
     NegotiationResult,
     Proposal,
     RoundRecord,
@@ -99,10 +101,9 @@ async def negotiate(
         views = [view_for(scenario, vid, r, history, feedback) for vid in ids]
         proposals = dict(zip(ids, await asyncio.gather(*(planner.propose(v) for v in views)), strict=True))
         _check_proposals(ids, proposals)
-        prev = seen[-1] if seen else None
-        accepted = tuple(v for v in ids if prev is not None and proposals[v].same_plan(prev[v]))
         ev.note(f"round {r}: " + "; ".join(proposals[v].text() for v in ids))
         mediation = mediate(scenario, proposals)
+        accepted = tuple(v for v in ids if rounds and _kept(rounds[-1], proposals[v], mediation))
         outcome = simulate(scenario, mediation.schedule)
         for line in mediation.notes:
             ev.note(f"mediator: {line}")
@@ -130,6 +131,18 @@ async def negotiate(
             break
         seen.append(proposals)
     return _finish(scenario, planner, critic, rounds, stop, ev)
+
+
+def _kept(last: RoundRecord, proposal: Proposal, mediation: Mediation) -> bool:
+    """Whether a vehicle's plan is the one of the last round, as the mediator honours it (a yield it had to
+    ignore and that is now dropped changes nothing)."""
+    v = proposal.vehicle
+    before = last.proposal(v)
+    return (
+        last.mediation.yields().get(v, set()) == mediation.yields().get(v, set())
+        and abs(before.entry_time - proposal.entry_time) < 0.05
+        and before.urgency_claim == proposal.urgency_claim
+    )
 
 
 def _check_proposals(ids: tuple[str, ...], proposals: dict[str, Proposal]) -> None:
