@@ -2,7 +2,7 @@
 negotiate in natural language and structured proposals).
 
 The prompt (:func:`render_prompt`, a pure function: the trace shows exactly what the model saw) holds the
-driver's private state, the others' public intent, every earlier round's proposals and candidate schedule, and
+driver's private state, the others' public intent, the last two rounds' proposals and candidate schedules, and
 — with a critic — the critic's feedback and its advice to this driver.  The reply is one JSON object, asked for
 with a JSON schema when the backend honours one (``json_schema`` capability) and parsed robustly either way
 (:func:`parse_proposal`: code fences, prose around the object, strings for numbers, a lone id for a list).
