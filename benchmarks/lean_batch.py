@@ -24,8 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from thinkgraph.provers.lean.offline import OfflineLeanBackend  # noqa: E402
-from thinkgraph.provers.lean.source import Declaration  # noqa: E402
+from thinkgraph.provers.lean.offline import OfflineLeanBackend, batch_from_output  # noqa: E402
+from thinkgraph.provers.lean.source import Declaration, assemble  # noqa: E402
 
 HB = 20_000  # heartbeats for the non-terminating candidates (their own declaration's limit)
 
@@ -112,14 +112,22 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--mode", choices=["file", "repl"], default="file")
     ap.add_argument("--skip-single", action="store_true", help="do not time a batch of one (no ratio)")
+    ap.add_argument("--record", metavar="PREFIX", help="file mode: save the Lean file and Lean's JSON lines (fixtures)")
     args = ap.parse_args()
     assert len(CASES) == 50, len(CASES)
     everything = CASES + HOSTILE
 
     backend = OfflineLeanBackend(mode=args.mode, timeout_s=3 * 3600, startup_timeout_s=3600)
     t = time.perf_counter()
-    with backend:
-        batch = backend.check(declarations(everything))
+    if args.record and args.mode == "file":
+        assembled = assemble(declarations(everything), backend.heartbeats)
+        raw = backend.run_text(assembled.text)
+        batch = batch_from_output(assembled, raw, backend.name)
+        Path(args.record + ".lean").write_text(assembled.text)
+        Path(args.record + ".jsonl").write_text("".join(x + "\n" for x in raw.stdout.splitlines() if x.startswith("{")))
+    else:
+        with backend:
+            batch = backend.check(declarations(everything))
     wall_batch = time.perf_counter() - t
     wrong = []
     for (name, _s, _p, want), r in zip(everything, batch.results, strict=True):

@@ -200,11 +200,15 @@ class LeanFOLProver:
         tactic: str = DEFAULT_TACTIC,
         heartbeats: int = FOL_HEARTBEATS,
         timeout_s: float | None = None,
+        mode: str = "repl",
     ) -> None:
+        """``backend``: any :class:`LeanBackend`; by default a native Lean when found, else the offline one in
+        ``mode`` (``repl``: one process for every later problem — what a second checker called once per
+        problem needs; ``file``: one process per call)."""
         if backend is None:
             from thinkgraph.provers.lean import get_lean_backend
 
-            backend = get_lean_backend()
+            backend = get_lean_backend("auto", mode=mode)
         self.backend = backend
         self.tactic = tactic
         self.heartbeats = heartbeats

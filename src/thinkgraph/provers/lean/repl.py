@@ -27,12 +27,12 @@ from thinkgraph.provers.lean.results import BatchResult, LeanMessage
 from thinkgraph.provers.lean.source import HEADER, Assembled, map_results
 
 DRIVER = (
-    HEADER
-    + """import Lean.Elab.Frontend
-open Lean Elab Command
+    "import Lean.Elab.Frontend\n"  # an import must come first
+    + HEADER
+    + """open Lean Elab Command
 
 /-- The next request: the lines before `@@thinkgraph-end` (none when stdin is closed). -/
-partial def thinkgraphRead (stdin : IO.FS.Stream) (acc : String) : IO (Option String) := do
+meta partial def thinkgraphRead (stdin : IO.FS.Stream) (acc : String) : IO (Option String) := do
   let line ← stdin.getLine
   if line.isEmpty then
     return none
@@ -41,7 +41,7 @@ partial def thinkgraphRead (stdin : IO.FS.Stream) (acc : String) : IO (Option St
   thinkgraphRead stdin (acc ++ line)
 
 /-- Answer requests until stdin closes: each is elaborated against `env`, its messages printed as JSON. -/
-partial def thinkgraphServe (env : Environment) (stdin stdout : IO.FS.Stream) : IO Unit := do
+meta partial def thinkgraphServe (env : Environment) (stdin stdout : IO.FS.Stream) : IO Unit := do
   match ← thinkgraphRead stdin "" with
   | none => return
   | some input =>
@@ -52,16 +52,25 @@ partial def thinkgraphServe (env : Environment) (stdin stdout : IO.FS.Stream) : 
     stdout.flush
     thinkgraphServe env stdin stdout
 
-elab "#thinkgraph_serve" : command => do
-  let env ← getEnv
-  let stdout ← IO.getStdout
+meta def thinkgraphStart (env : Environment) (stdin stdout : IO.FS.Stream) : IO Unit := do
   stdout.putStrLn "{\\"thinkgraph\\":\\"ready\\"}"
   stdout.flush
-  thinkgraphServe env (← IO.getStdin) stdout
+  thinkgraphServe env stdin stdout
+
+elab "#thinkgraph_serve" : command => do
+  thinkgraphStart (← getEnv) (← IO.getStdin) (← IO.getStdout)
 
 #thinkgraph_serve
+
+-- Reached only when the command above could not run: the same loop from `#eval`, whose own streams are
+-- captured, so it opens the process's stdin and stdout as files.
+#eval show CommandElabM Unit from do
+  let stdin ← IO.FS.Handle.mk "/dev/stdin" .read
+  let stdout ← IO.FS.Handle.mk "/dev/stdout" .write
+  thinkgraphStart (← getEnv) (IO.FS.Stream.ofHandle stdin) (IO.FS.Stream.ofHandle stdout)
 """
 )
+
 
 DEFAULT_DECL_TIMEOUT_S = 120.0
 
