@@ -694,3 +694,62 @@ def test_offline_lean_timeout_then_one_real_batch() -> None:
     assert "2 + 2 = 5" in got["wrong"].message and got["wrong"].error_line is not None
     assert got["traced"].goals and "⊢ a + 1 ≤ b" in got["traced"].goals[0]
     assert batch.stray == ()
+
+
+def test_formalize_retries_with_leans_error_then_review(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.provers.lean.formalize import extract_statement, formalize
+    from thinkgraph.testing import ScriptedModel
+
+    assert (
+        extract_statement("```lean\ntheorem t (n : ℕ) : n + 0 = n := by sorry\n```")
+        == "theorem t (n : Nat) : n + 0 = n"
+    )
+    assert extract_statement("I cannot.") is None
+
+    def rule(d: Declaration) -> tuple[str, str, tuple[str, ...]]:
+        if "Real" in d.statement:
+            return "error", "unknown identifier 'Real'", ()
+        return "sorry", "declaration uses 'sorry'", ()
+
+    backend = FakeLeanBackend(rule)  # type: ignore[arg-type]
+    model = ScriptedModel(
+        [
+            "```lean\ntheorem sq (x : Real) : x * x ≥ 0 := by sorry\n```",
+            "```lean\ntheorem sq (x : Int) : x * x ≥ 0 := by sorry\n```",
+        ]
+    )
+    res = asyncio.run(formalize(model, "The square of an integer is never negative.", backend))
+    assert (res.statement, res.elaborates, res.tries) == ("theorem sq (x : Int) : x * x ≥ 0", True, 2)
+    assert "unknown identifier 'Real'" in model.requests[1].messages[-1].content  # Lean's error fed back
+    assert all(d.proof == "by sorry" for b in backend.batches for d in b)
+
+
+def test_formalize_review_prove_workflow_pauses_for_a_person(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    import thinkgraph.nodes  # noqa: F401
+    import thinkgraph.nodes.lean as lean_nodes
+    from thinkgraph.evals.items import Question
+    from thinkgraph.graphs.workflow import Workflow
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.testing import ScriptedModel
+
+    backend = FakeLeanBackend()
+    monkeypatch.setattr(lean_nodes, "shared_backend", lambda *a: backend)
+    wf = Workflow("nl2lean", input="question", output="lean_proof")
+    wf.add("formalize", "lean.formalize")
+    wf.add("review", "lean.review")
+    wf.add("prove", "lean.prove", {"samples": 1})
+    wf.edge("formalize", "review").edge("review", "prove")
+    compiled = wf.compile()
+    model = ScriptedModel(
+        ["```lean\ntheorem two : 1 + 1 = 2 := by sorry\n```", "```lean\ntheorem two : 1 + 1 = 2 := by decide\n```"]
+    )
+    db = tmp_path / "cp.db"
+    paused = compiled.run_sync(Question(id="q", text="One plus one is two."), model=model, checkpoint=db, thread="a")
+    assert paused.ending == "interrupted" and paused.interrupt is not None
+    assert paused.interrupt["statement"] == "theorem two : 1 + 1 = 2" and paused.interrupt["elaborates"] is True
+    assert len(model.requests) == 1  # nothing is proved before the person has seen the statement
+    done = compiled.run_sync(None, model=model, checkpoint=db, thread="a", resume={"approve": True})
+    assert done.ending == "answered" and done.output.value == "by decide"  # type: ignore[union-attr]

@@ -33,8 +33,11 @@ from thinkgraph.provers.lean.source import Declaration
 SYSTEM = (
     "You are an expert Lean 4 prover. The Lean here is core Lean 4 (Init and Std): there is no Mathlib, so "
     "no norm_num, linarith, nlinarith, ring, aesop or field_simp. Useful core tactics: omega, decide, simp, "
-    "simp_all, rfl, exact, intro, constructor, cases, rcases, induction, rw, calc, grind."
+    "simp_all, rfl, exact, intro, constructor, cases, rcases, induction, rw, calc, grind. Write Lean 4, not "
+    "Lean 3: `:= by` and then one tactic per line, never `begin ... end`."
 )
+
+EXAMPLE = "```lean\ntheorem example_sum (a b : Nat) (h₀ : a = b + 2) : a > b := by\n  omega\n```"
 
 _FENCE = re.compile(r"```(?:lean4?|Lean4?)?[ \t]*\n(.*?)(?:```|$)", re.DOTALL)
 
@@ -50,7 +53,7 @@ def whole_proof_prompt(theorem: str, premises: Sequence[Any] = ()) -> list[ChatM
     """The prompt for a complete proof of ``theorem`` (``theorem NAME binders : type``)."""
     user = (
         f"{render_premises(premises)}Complete this Lean 4 theorem with a proof. Reply with the whole theorem "
-        f"in one ```lean block.\n\n```lean\n{theorem.strip()} := by\n```"
+        f"in one ```lean block, like this example:\n{EXAMPLE}\n\nThe theorem:\n```lean\n{theorem.strip()} := by\n```"
     )
     return [ChatMessage(role="system", content=SYSTEM), ChatMessage(role="user", content=user)]
 
