@@ -8,7 +8,8 @@ accepted, flawed chains rejected (in all and per flaw).  With ``--cot``, the mod
 Natural Program verified the same way (accuracy of the answers the verifier accepts, and how many it accepts), and
 as plain chain of thought (greedy, one sample) for comparison on the same problems.
 
-    python benchmarks/deductive_prontoqa.py --limit 20 --model local [--votes 3] [--rule majority] [--cot]
+    python benchmarks/deductive_prontoqa.py --limit 20 --model local [--votes 3] [--rule majority] [--cot] \
+        [--parallel 3]
 
 Progress goes to stderr; the last line of stdout is one JSON object.
 """
@@ -76,6 +77,8 @@ async def measure(
         v = await verify_chain(
             model, chain.premises, chain.steps, conclusion=chain.conclusion, answer=chain.answer, **kw
         )
+        if log is not None:
+            print(f"  {chain.kind}: {v.describe()}", file=log, flush=True)
         return bool(v.passed)
 
     for i, (problem, explanation) in enumerate(items):
@@ -148,11 +151,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-tokens", type=int, default=128, help="tokens per checker reply")
     ap.add_argument("--cot", action="store_true", help="also solve: verified Natural Program vs plain CoT")
     ap.add_argument("--seed", type=int, default=0, help="seed of the flaws and the samples")
+    ap.add_argument(
+        "--parallel", type=int, default=1, help="local models: llama.cpp slots, so a step's votes decode as one batch"
+    )
     args = ap.parse_args(argv)
 
     from thinkgraph.llm import load_model
 
-    model = load_model(args.model)
+    options: dict[str, Any] = {"n_parallel": args.parallel} if args.model.startswith("local") else {}
+    model = load_model(args.model, **options)
     items = load(args.data, args.limit)
 
     async def go() -> dict[str, Any]:
