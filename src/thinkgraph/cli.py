@@ -773,6 +773,9 @@ def build_parser() -> argparse.ArgumentParser:
     from thinkgraph.agents.negotiation.commands import add_negotiation_commands
 
     add_negotiation_commands(add)
+    from thinkgraph.provers.lean.commands import add_lean_commands
+
+    add_lean_commands(add)
     return parser
 
 
