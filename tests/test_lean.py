@@ -753,3 +753,34 @@ def test_formalize_review_prove_workflow_pauses_for_a_person(monkeypatch: pytest
     assert len(model.requests) == 1  # nothing is proved before the person has seen the statement
     done = compiled.run_sync(None, model=model, checkpoint=db, thread="a", resume={"approve": True})
     assert done.ending == "answered" and done.output.value == "by decide"  # type: ignore[union-attr]
+
+
+def test_lean_as_linc_second_prover_agreement_in_evidence() -> None:
+    """LINC with Lean as the second checker (a fake Lean that proves only what Z3 should: Nutty is no reptile)."""
+    from conftest import EXAMPLE_FORMULAS
+    from thinkgraph.agents.linc import LincConfig
+    from thinkgraph.agents.translator import TranslatorConfig
+    from thinkgraph.graphs.linc import solve_sync
+    from thinkgraph.messages import Problem
+    from thinkgraph.provers.lean.fake import FakeLeanBackend
+    from thinkgraph.provers.lean.fol import LeanFOLProver
+    from thinkgraph.testing import ScriptedModel
+
+    problem = Problem(
+        id="p1",
+        premises=tuple(list(EXAMPLE_FORMULAS)[:4]),
+        conclusion="Nutty is a reptile.",
+        gold="False",
+    )
+    model = ScriptedModel(lambda r, i: EXAMPLE_FORMULAS[r.messages[-1].content.split("Sentence: ")[-1]])
+
+    def rule(d: Declaration) -> str:
+        goal = d.statement.rsplit(":\n", 1)[1].strip()
+        return "proved" if goal == "(¬p_Reptile c_nutty)" else "error"
+
+    backend = FakeLeanBackend(rule)  # type: ignore[arg-type]
+    config = LincConfig(translator=TranslatorConfig(samples=3), vote="program")
+    answer = solve_sync(problem, model, config=config, second_prover=LeanFOLProver(backend))
+    assert (answer.value, answer.status) == ("False", "verified")
+    assert answer.evidence.solver_agreement == {"z3": "False", "lean": "False"}
+    assert len(backend.batches) == 1 and len(backend.batches[0]) == 3
