@@ -317,15 +317,19 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
     import signal
     import subprocess
     import sys
+    import threading
     import time
 
     data = _logiclm_file(tmp_path / "dev.json", 8)
     gate = {"n": 0}
+    released = threading.Event()
 
     def handle(body: dict[str, Any]) -> Any:
         gate["n"] += 1
         if gate["n"] > 3:
-            time.sleep(2)  # slow enough to be interrupted
+            # hold the rest until the test is done: the run cannot finish before the interrupt reaches it, however
+            # slowly a loaded machine delivers it
+            released.wait(60)
         return 200, {}, completion(["Answer: True"])
 
     with OpenAIStub(handle) as stub:
@@ -339,7 +343,10 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path: Path) -> None:
             time.sleep(0.05)
         assert gate["n"] > 3, "the eval never reached its fourth request"
         proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=60)
+        try:
+            _, err = proc.communicate(timeout=60)
+        finally:
+            released.set()
     assert proc.returncode == 130 and "run the same command to resume" in err and "Traceback" not in err
     assert 0 < RunStore.open(out).count() < 8  # the finished problems are kept
 
