@@ -95,7 +95,13 @@ def main() -> None:
     with backend:
         batch = backend.check(decls)
         repl = getattr(backend, "_repl", None)
-        processes = repl.starts if repl is not None else 1
+        processes = (
+            repl.starts
+            if repl is not None
+            else 1
+            + batch.backend.count("processes")
+            * (int(batch.backend.split("(")[-1].split()[0]) - 1 if "processes" in batch.backend else 0)
+        )
     lean_s = time.perf_counter() - start
     rs = list(batch.results)
     agree, kinds, out_rows = 0, Counter(), []
@@ -143,6 +149,11 @@ def main() -> None:
         "fallback": fallback,
         "lean_processes_started": processes,
         "killed": batch.killed,
+        "crashes": [
+            {"theorem": r.name, "line": statable[int(r.name[1:].split(":")[0])][0].line, "message": r.message[:200]}
+            for r in rs
+            if "while checking it" in r.message
+        ],
     }
     print(json.dumps(summary))
 
