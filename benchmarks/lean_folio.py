@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 import time
 from collections import Counter
@@ -95,13 +96,8 @@ def main() -> None:
     with backend:
         batch = backend.check(decls)
         repl = getattr(backend, "_repl", None)
-        processes = (
-            repl.starts
-            if repl is not None
-            else 1
-            + batch.backend.count("processes")
-            * (int(batch.backend.split("(")[-1].split()[0]) - 1 if "processes" in batch.backend else 0)
-        )
+        restarted = re.search(r"\((\d+) processes\)", batch.backend)
+        processes = repl.starts if repl is not None else (int(restarted.group(1)) if restarted else 1)
     lean_s = time.perf_counter() - start
     rs = list(batch.results)
     agree, kinds, out_rows = 0, Counter(), []
