@@ -869,3 +869,19 @@ def test_file_mode_reports_a_crash_and_checks_the_rest_in_a_fresh_process(tmp_pa
     assert "Maximum call stack size exceeded" in batch.results[2].message
     assert "while checking it" in batch.results[2].message
     assert batch.seconds == 2.0 and "2 processes" in batch.backend
+
+
+def test_the_yaml_workflow_in_docs_lean_md_loads(tmp_path: Path) -> None:
+    import re as _re
+
+    import thinkgraph.nodes.lean  # noqa: F401  (registers the lean.* nodes until thinkgraph.nodes imports them)
+    from thinkgraph.graphs.yaml_loader import load_workflow
+
+    doc = (Path(__file__).parents[1] / "docs" / "lean.md").read_text()
+    blocks = _re.findall(r"```yaml\n(.*?)```", doc, _re.DOTALL)
+    assert blocks
+    for i, block in enumerate(blocks):
+        path = tmp_path / f"w{i}.yaml"
+        path.write_text(block)
+        compiled = load_workflow(path).compile()
+        assert compiled is not None
